@@ -1,0 +1,294 @@
+//! Request and response messages (`reference.md` §1.5).
+//!
+//! Requests decode leniently (unknown keys ignored, every field optional so that a missing
+//! required field becomes a [`crate::ValidationError`] naming it, not a decode failure).
+//! Responses encode with absent optional fields omitted, as the SDKs do.
+
+use serde::{Deserialize, Serialize};
+
+use crate::definition::MessageStreamDefinition;
+use crate::enums::ResponseStatusCode;
+
+/// Op 1: the first frame of every connection.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// The client's preferred protocol version.
+    #[serde(default)]
+    pub protocol_version: Option<String>,
+    /// Other versions the client can speak.
+    #[serde(default, deserialize_with = "nullable_strings")]
+    pub other_supported_protocol_versions: Vec<String>,
+    /// SDK version, informational.
+    #[serde(default)]
+    pub sdk_version: Option<String>,
+    /// Authentication token (the component's SVCUID under Greengrass).
+    #[serde(default, skip_serializing)]
+    pub auth_token: Option<String>,
+}
+
+fn nullable_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Op 2 and op 15: create or update a stream.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamDefinitionRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// The full definition.
+    #[serde(default)]
+    pub definition: Option<MessageStreamDefinition>,
+}
+
+/// Ops 3 and 13: delete or describe a stream by name.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// Stream name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Op 4: append one message.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppendMessageRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// Stream name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The message (at least one byte).
+    #[serde(default, with = "opt_bytes")]
+    pub payload: Option<Vec<u8>>,
+}
+
+mod opt_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bytes(b),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map(serde_bytes::ByteBuf::into_vec))
+    }
+}
+
+/// Options of a read (`reference.md` §1.9).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMessagesOptions {
+    /// First sequence number wanted (default 0; clamped to the oldest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_start_sequence_number: Option<i64>,
+    /// Fewest messages to return (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_message_count: Option<i64>,
+    /// Most messages to return (default: the minimum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_count: Option<i64>,
+    /// How long to wait for `minMessageCount` messages (default 0: do not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_timeout_millis: Option<i64>,
+}
+
+/// Op 5: read messages.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMessagesRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// Stream name.
+    #[serde(default)]
+    pub stream_name: Option<String>,
+    /// Options; absent means all defaults.
+    #[serde(default)]
+    pub read_messages_options: Option<ReadMessagesOptions>,
+}
+
+/// Op 11: list streams.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStreamsRequest {
+    /// Request id, echoed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// Op 6: the answer to Connect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectResponse {
+    /// Echoed request id.
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// Why the connect failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The chosen protocol version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// Every protocol version the server speaks.
+    #[serde(default)]
+    pub supported_protocol_versions: Vec<String>,
+    /// Server version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// Identifier assigned to this connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_identifier: Option<String>,
+}
+
+/// Ops 7, 8, 16 and 17: a response that carries only a status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    /// Echoed request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// Op 9: the answer to an append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppendMessageResponse {
+    /// Echoed request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Sequence number of the appended message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence_number: Option<i64>,
+}
+
+/// One message in a read response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRef<'a> {
+    /// Stream name.
+    pub stream_name: &'a str,
+    /// Sequence number.
+    pub sequence_number: i64,
+    /// Time of the append, ms since the epoch.
+    pub ingest_time: i64,
+    /// The payload, as a CBOR byte string.
+    #[serde(with = "serde_bytes")]
+    pub payload: &'a [u8],
+}
+
+/// Op 10: the answer to a read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMessagesResponse<'a> {
+    /// Echoed request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The messages, in sequence order.
+    pub messages: Vec<MessageRef<'a>>,
+}
+
+/// Op 12: the answer to ListStreams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStreamsResponse {
+    /// Echoed request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Stream names.
+    pub streams: Vec<String>,
+}
+
+/// Storage figures of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageStatus {
+    /// First message still available (on an empty stream: the next sequence number).
+    pub oldest_sequence_number: i64,
+    /// Last appended message (on an empty stream: oldest − 1).
+    pub newest_sequence_number: i64,
+    /// Bytes the stream occupies.
+    pub total_bytes: i64,
+}
+
+/// Progress of one export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportStatus {
+    /// The export's identifier.
+    pub export_config_identifier: String,
+    /// Last message exported (−1 before the first).
+    pub last_exported_sequence_number: i64,
+    /// Time of the last export attempt, ms since the epoch (0 before the first).
+    pub last_export_time: i64,
+    /// Error of the last attempt, if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Bytes exported.
+    pub exported_bytes_from_stream: i64,
+    /// Messages exported or processed.
+    pub exported_messages_count: i64,
+}
+
+/// Everything describe says about a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStreamInfo {
+    /// The definition with defaults filled.
+    pub definition: MessageStreamDefinition,
+    /// Storage figures.
+    pub storage_status: StorageStatus,
+    /// One entry per export configuration.
+    pub export_statuses: Vec<ExportStatus>,
+}
+
+/// Op 14: the answer to DescribeMessageStream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeMessageStreamResponse {
+    /// Echoed request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Status.
+    pub status: ResponseStatusCode,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_stream_info: Option<MessageStreamInfo>,
+}
