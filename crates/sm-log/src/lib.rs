@@ -214,10 +214,7 @@ impl Segment {
 
     fn record_len(&self, i: usize) -> u64 {
         let start = u64::from(self.offsets[i]);
-        let end = self
-            .offsets
-            .get(i + 1)
-            .map_or(self.len, |&o| u64::from(o));
+        let end = self.offsets.get(i + 1).map_or(self.len, |&o| u64::from(o));
         end - start
     }
 }
@@ -334,7 +331,10 @@ impl StreamLog {
         let (segment, offset) = if roll {
             (self.next_seq, SEGMENT_HEADER_LEN)
         } else {
-            let a = self.segments.back().expect("not rolling implies an active segment");
+            let a = self
+                .segments
+                .back()
+                .expect("not rolling implies an active segment");
             (a.base, a.len)
         };
         Ok(AppendPlan {

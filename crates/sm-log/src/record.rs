@@ -87,7 +87,10 @@ impl std::fmt::Display for CorruptRecord {
 impl std::error::Error for CorruptRecord {}
 
 /// Parses one record at the start of `b`: `Ok(None)` if `b` is too short to hold it.
-pub(crate) fn parse_record(b: &[u8], expected_seq: u64) -> Result<Option<(Record<'_>, usize)>, &'static str> {
+pub(crate) fn parse_record(
+    b: &[u8],
+    expected_seq: u64,
+) -> Result<Option<(Record<'_>, usize)>, &'static str> {
     if b.len() < RECORD_HEADER_LEN as usize {
         return Ok(None);
     }
@@ -121,7 +124,11 @@ pub(crate) fn parse_record(b: &[u8], expected_seq: u64) -> Result<Option<(Record
 
 /// Decodes exactly `count` records starting with `first_seq` from `bytes` (a [`crate::ReadChunk`]
 /// as read from its segment), checking every CRC and sequence number.
-pub fn decode_records(bytes: &[u8], first_seq: u64, count: u64) -> Result<Vec<Record<'_>>, CorruptRecord> {
+pub fn decode_records(
+    bytes: &[u8],
+    first_seq: u64,
+    count: u64,
+) -> Result<Vec<Record<'_>>, CorruptRecord> {
     let mut out = Vec::with_capacity(count.min(4096) as usize);
     let mut at = 0usize;
     for i in 0..count {
@@ -173,9 +180,15 @@ mod tests {
         for bit in [0usize, 5 * 8, 10 * 8 + 3, 17 * 8, (buf.len() - 1) * 8] {
             let mut b = buf.clone();
             b[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_records(&b, 7, 3).is_err(), "flip of bit {bit} went unnoticed");
+            assert!(
+                decode_records(&b, 7, 3).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
         }
-        assert_eq!(decode_records(&buf, 8, 1).unwrap_err().reason, "unexpected sequence number");
+        assert_eq!(
+            decode_records(&buf, 8, 1).unwrap_err().reason,
+            "unexpected sequence number"
+        );
         assert!(decode_records(&buf[..buf.len() - 1], 7, 3).is_err());
     }
 
@@ -183,7 +196,10 @@ mod tests {
     fn file_names() {
         assert_eq!(segment_file_name(42), "0000000000000000042.log");
         assert_eq!(parse_segment_file_name("0000000000000000042.log"), Some(42));
-        assert_eq!(parse_segment_file_name(&segment_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
         assert_eq!(parse_segment_file_name("42.log"), None);
         assert_eq!(parse_segment_file_name("stream.json"), None);
         assert_eq!(parse_segment_file_name("000000000000000004x.log"), None);

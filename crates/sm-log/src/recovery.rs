@@ -126,7 +126,10 @@ pub enum RecoveryAction {
     },
 }
 
-pub(crate) fn recover(settings: LogSettings, mut scans: Vec<SegmentScan>) -> (StreamLog, Vec<RecoveryAction>) {
+pub(crate) fn recover(
+    settings: LogSettings,
+    mut scans: Vec<SegmentScan>,
+) -> (StreamLog, Vec<RecoveryAction>) {
     scans.sort_by_key(|s| s.base);
     let mut actions = Vec::new();
     let mut segments: VecDeque<Segment> = VecDeque::new();
@@ -229,7 +232,9 @@ mod tests {
     }
 
     fn rescan(mem: &MemorySegments) -> Vec<SegmentScan> {
-        mem.segments().map(|(b, bytes)| scan_segment(b, bytes)).collect()
+        mem.segments()
+            .map(|(b, bytes)| scan_segment(b, bytes))
+            .collect()
     }
 
     #[test]
@@ -274,7 +279,10 @@ mod tests {
         let last = log.active_segment().unwrap();
         mem.truncate(last, 3);
         let (back, actions) = StreamLog::recover(settings(), rescan(&mem));
-        assert_eq!(actions, vec![RecoveryAction::RewriteHeader { segment: last }]);
+        assert_eq!(
+            actions,
+            vec![RecoveryAction::RewriteHeader { segment: last }]
+        );
         assert_eq!(back.next_seq(), last);
     }
 
@@ -287,15 +295,23 @@ mod tests {
         let (back, actions) = StreamLog::recover(settings(), rescan(&mem));
         assert!(matches!(
             actions.as_slice(),
-            [RecoveryAction::SealedDamage { segment: 0, at_seq: 1, .. }]
+            [RecoveryAction::SealedDamage {
+                segment: 0,
+                at_seq: 1,
+                ..
+            }]
         ));
         assert_eq!(back.next_seq(), log.next_seq());
         // Seq 0 is readable; a read from 1 skips to the next segment.
         let plan = back.plan_read(1, 1, u64::MAX);
         assert_eq!(plan.chunks[0].first_seq, 2);
         let c = &back.plan_read(0, 1, u64::MAX).chunks[0];
-        let bytes = &mem.segment(c.segment).unwrap()[c.offset as usize..(c.offset + c.len) as usize];
-        assert_eq!(decode_records(bytes, 0, 1).unwrap()[0].payload, &[1u8; 40][..]);
+        let bytes =
+            &mem.segment(c.segment).unwrap()[c.offset as usize..(c.offset + c.len) as usize];
+        assert_eq!(
+            decode_records(bytes, 0, 1).unwrap()[0].payload,
+            &[1u8; 40][..]
+        );
     }
 
     #[test]
@@ -310,9 +326,9 @@ mod tests {
         scans.push(stray);
         let (back, actions) = StreamLog::recover(settings(), scans);
         assert!(actions.contains(&RecoveryAction::Delete { segment: bases[0] }));
-        assert!(actions
-            .iter()
-            .any(|a| matches!(a, RecoveryAction::Ignore { segment, .. } if *segment == bases[1] + 1)));
+        assert!(actions.iter().any(
+            |a| matches!(a, RecoveryAction::Ignore { segment, .. } if *segment == bases[1] + 1)
+        ));
         assert_eq!(back.oldest_seq(), bases[1]);
         assert_eq!(back.next_seq(), 12);
     }

@@ -10,9 +10,15 @@ use sm_log::{
 #[derive(Debug, Clone)]
 enum Op {
     Append(usize),
-    Read { start: u64, max: u64, max_bytes: u64 },
+    Read {
+        start: u64,
+        max: u64,
+        max_bytes: u64,
+    },
     Advance(i64),
-    Crash { cut: usize },
+    Crash {
+        cut: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -25,14 +31,24 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn settings() -> impl Strategy<Value = LogSettings> {
-    (1024u64..4096, 2048u64..16384, any::<bool>(), prop::option::of(60_000u64..200_000)).prop_map(
-        |(segment_size, max_size, overwrite, ttl_millis)| LogSettings {
-            max_size,
-            segment_size,
-            full: if overwrite { Full::Overwrite } else { Full::Reject },
-            ttl_millis,
-        },
+    (
+        1024u64..4096,
+        2048u64..16384,
+        any::<bool>(),
+        prop::option::of(60_000u64..200_000),
     )
+        .prop_map(
+            |(segment_size, max_size, overwrite, ttl_millis)| LogSettings {
+                max_size,
+                segment_size,
+                full: if overwrite {
+                    Full::Overwrite
+                } else {
+                    Full::Reject
+                },
+                ttl_millis,
+            },
+        )
 }
 
 /// Everything readable, checked against the model.
@@ -41,7 +57,9 @@ fn check_readable(log: &StreamLog, mem: &MemorySegments, model: &[(u64, Vec<u8>,
     let mut seen = Vec::new();
     for c in &plan.chunks {
         let bytes = mem.read(c).expect("planned chunk exists");
-        for r in decode_records(bytes, c.first_seq, c.count).expect("no corruption without crash damage") {
+        for r in
+            decode_records(bytes, c.first_seq, c.count).expect("no corruption without crash damage")
+        {
             seen.push((r.seq, r.payload.to_vec(), r.ingest_time));
         }
     }
@@ -52,10 +70,17 @@ fn check_readable(log: &StreamLog, mem: &MemorySegments, model: &[(u64, Vec<u8>,
     for w in seen.windows(2) {
         assert_eq!(w[0].0 + 1, w[1].0, "sequence numbers are contiguous");
     }
-    assert_eq!(seen.last().map(|s| s.0 + 1).unwrap_or(oldest), log.next_seq());
+    assert_eq!(
+        seen.last().map(|s| s.0 + 1).unwrap_or(oldest),
+        log.next_seq()
+    );
     for s in &seen {
         let m = &model[s.0 as usize];
-        assert_eq!(s, m, "payload and time of {} match what was acknowledged", s.0);
+        assert_eq!(
+            s, m,
+            "payload and time of {} match what was acknowledged",
+            s.0
+        );
     }
     assert_eq!(log.total_bytes(), mem.total_bytes());
 }

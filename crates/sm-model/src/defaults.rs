@@ -27,7 +27,9 @@ pub fn filled(def: &MessageStreamDefinition) -> MessageStreamDefinition {
     d.stream_segment_size.get_or_insert(SEGMENT_SIZE);
     d.persistence.get_or_insert(Persistence::File);
     d.flush_on_write.get_or_insert(false);
-    let e = d.export_definition.get_or_insert_with(ExportDefinition::default);
+    let e = d
+        .export_definition
+        .get_or_insert_with(ExportDefinition::default);
     for c in &mut e.kinesis {
         c.batch_size.get_or_insert(KINESIS_BATCH);
         c.disabled.get_or_insert(false);
@@ -116,7 +118,10 @@ mod tests {
         assert_eq!(f.persistence, Some(Persistence::File));
         assert_eq!(f.flush_on_write, Some(false));
         assert_eq!(f.time_to_live_millis, None);
-        assert_eq!(f.export_definition.unwrap().kinesis[0].batch_size, Some(500));
+        assert_eq!(
+            f.export_definition.unwrap().kinesis[0].batch_size,
+            Some(500)
+        );
         let s = StorageSettings::of(&d);
         assert_eq!(s.max_size, 268_435_456);
         assert_eq!(s.strategy, StrategyOnFull::RejectNewData);

@@ -13,10 +13,10 @@
 //! `Option` (absent and `null` mean the same thing) and every list defaults to empty (absent and
 //! `[]` mean the same thing), so that what the Python, Java and Node.js SDKs send all decodes.
 
+pub mod defaults;
 mod definition;
 mod enums;
 mod messages;
-pub mod defaults;
 pub mod update;
 pub mod validate;
 

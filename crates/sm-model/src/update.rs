@@ -1,8 +1,8 @@
 //! UpdateMessageStream rules (`reference.md` §3.5): a full replace of the definition, with
 //! the constraints the reference documents.
 
-use crate::definition::MessageStreamDefinition;
 use crate::defaults::StorageSettings;
+use crate::definition::MessageStreamDefinition;
 use crate::validate::ValidationError;
 
 /// What the stream looks like now, for checking an update against it.

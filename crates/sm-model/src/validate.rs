@@ -130,7 +130,9 @@ pub fn definition(def: &MessageStreamDefinition) -> Result {
         MAX_MILLIS,
     )?;
     if def.strategy_on_full.is_none() {
-        return Err(ValidationError::new("definition.strategyOnFull is required"));
+        return Err(ValidationError::new(
+            "definition.strategyOnFull is required",
+        ));
     }
     if let Some(exports) = &def.export_definition {
         export_definition(exports)?;
@@ -324,7 +326,10 @@ mod tests {
         assert!(name("n", "Größe").is_ok());
         assert!(name("n", "").unwrap_err().message().contains("empty"));
         assert!(name("n", &"a".repeat(255)).is_ok());
-        assert!(name("n", &"a".repeat(256)).unwrap_err().message().contains("255"));
+        assert!(name("n", &"a".repeat(256))
+            .unwrap_err()
+            .message()
+            .contains("255"));
         assert!(name("n", "a/b").unwrap_err().message().contains("'/'"));
         assert!(name("n", "a\0b").is_err());
     }
@@ -346,7 +351,10 @@ mod tests {
         assert!(definition(&d).unwrap_err().message().contains("timeToLive"));
         let mut d = def();
         d.strategy_on_full = None;
-        assert!(definition(&d).unwrap_err().message().contains("strategyOnFull"));
+        assert!(definition(&d)
+            .unwrap_err()
+            .message()
+            .contains("strategyOnFull"));
     }
 
     #[test]
@@ -367,10 +375,16 @@ mod tests {
         };
         assert!(k(&|_| {}).is_ok());
         assert!(k(&|c| c.batch_size = Some(500)).is_ok());
-        assert!(k(&|c| c.batch_size = Some(501)).unwrap_err().message().contains("batchSize"));
+        assert!(k(&|c| c.batch_size = Some(501))
+            .unwrap_err()
+            .message()
+            .contains("batchSize"));
         assert!(k(&|c| c.batch_size = Some(0)).is_err());
         assert!(k(&|c| c.batch_interval_millis = Some(1000)).is_err());
-        assert!(k(&|c| c.priority = Some(11)).unwrap_err().message().contains("priority"));
+        assert!(k(&|c| c.priority = Some(11))
+            .unwrap_err()
+            .message()
+            .contains("priority"));
         assert!(k(&|c| c.kinesis_stream_name.clear()).is_err());
         assert!(k(&|c| c.identifier = "a/b".into()).is_err());
         let mut d = def();

@@ -1,1 +1,139 @@
-//! placeholder
+//! The thin tokio shell of the stream manager.
+//!
+//! This crate owns everything that touches the outside world: the TCP server
+//! ([`server`]), the files of the store ([`store`]), the clock ([`clock`]), configuration from
+//! flags and environment ([`config`]), logging and shutdown. All protocol and storage logic is
+//! in the sans-IO crates: `sm-wire` decodes and encodes frames, `sm-model` validates and fills
+//! defaults, `sm-log` plans every append, read, retention and recovery, and this crate executes
+//! those plans.
+//!
+//! Driven by [`main`] (the binary's entry point): parse configuration, open the store
+//! (recovering every File stream), bind, serve until SIGTERM or Ctrl-C, then fsync and exit.
+
+pub mod clock;
+pub mod config;
+pub mod handlers;
+pub mod server;
+pub mod store;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+use config::{Args, Config};
+use server::Shared;
+use store::Store;
+
+/// How often TTL retention runs.
+const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+
+/// The daemon's entry point.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = config::log_filter(&args.log_level).unwrap_or("info");
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "warn,sm_runtime={filter},stream_manager={filter}"
+        )))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("configuration error: {e:#}");
+            eprintln!("stream-manager: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stream-manager: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("fatal: {e:#}");
+            eprintln!("stream-manager: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the daemon until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = tokio::task::block_in_place(|| Store::open(&config.store_root))?;
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    if !config.host.is_loopback() {
+        warn!(%local, "listening on a non-loopback address: every host that can reach it can use the streams");
+    }
+    info!(
+        %local,
+        port = local.port(),
+        store = %config.store_root.display(),
+        auth = config.auth_tokens.is_some(),
+        "stream manager listening on {local}"
+    );
+    if let Some(p) = &config.port_file {
+        store::fsutil::write_atomic(p, format!("{}\n", local.port()).as_bytes())
+            .with_context(|| format!("cannot write port file {}", p.display()))?;
+    }
+    let shared = Arc::new(Shared::new(
+        store,
+        config.auth_tokens.clone(),
+        config.max_frame_bytes,
+    ));
+    let expirer = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRE_EVERY);
+            loop {
+                tick.tick().await;
+                let s = shared.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || s.store.expire_all(clock::now_ms())).await;
+            }
+        })
+    };
+    server::serve(listener, shared.clone(), shutdown_signal()).await;
+    expirer.abort();
+    info!("shutting down: flushing streams");
+    tokio::task::block_in_place(|| shared.store.sync_all());
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => info!("received Ctrl-C"),
+        () = term => info!("received SIGTERM"),
+    }
+}

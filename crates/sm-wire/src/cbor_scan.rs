@@ -37,8 +37,12 @@ impl Cursor<'_> {
         let arg = match info {
             0..=23 => Some(u64::from(info)),
             24 => Some(u64::from(self.byte()?)),
-            25 => Some(u64::from(u16::from_be_bytes(self.take(2)?.try_into().ok()?))),
-            26 => Some(u64::from(u32::from_be_bytes(self.take(4)?.try_into().ok()?))),
+            25 => Some(u64::from(u16::from_be_bytes(
+                self.take(2)?.try_into().ok()?,
+            ))),
+            26 => Some(u64::from(u32::from_be_bytes(
+                self.take(4)?.try_into().ok()?,
+            ))),
             27 => Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
             31 if matches!(major, 2..=5 | 7) => None,
             _ => return None,
@@ -157,7 +161,10 @@ mod tests {
         assert_eq!(request_id_of(&[]), None);
         assert_eq!(request_id_of(&[0x1b, 0xff]), None);
         // A huge declared array length is not trusted.
-        assert_eq!(request_id_of(&[0xa1, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            request_id_of(&[0xa1, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
     }
 
     #[test]

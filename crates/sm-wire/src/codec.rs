@@ -231,11 +231,7 @@ impl ServerCodec {
     }
 }
 
-fn typed<T: DeserializeOwned>(
-    op: Op,
-    payload: &[u8],
-    wrap: fn(T) -> Request,
-) -> Event {
+fn typed<T: DeserializeOwned>(op: Op, payload: &[u8], wrap: fn(T) -> Request) -> Event {
     match ciborium::from_reader::<T, _>(payload) {
         Ok(v) => Event::Request(wrap(v)),
         Err(e) => Event::Reject(Rejection {
@@ -324,7 +320,11 @@ impl std::error::Error for EncodeError {}
 
 /// Appends one frame `length | op | CBOR(msg)` to `out`. Returns the frame's length prefix
 /// value (payload + 1), so the caller can compare it with the protocol maximum.
-pub fn encode_frame<T: Serialize>(op: Op, msg: &T, out: &mut BytesMut) -> Result<usize, EncodeError> {
+pub fn encode_frame<T: Serialize>(
+    op: Op,
+    msg: &T,
+    out: &mut BytesMut,
+) -> Result<usize, EncodeError> {
     let start = out.len();
     out.put_i32(0);
     out.put_u8(op as u8);
@@ -396,7 +396,10 @@ mod tests {
         let connect = map(&[
             ("requestId", Value::Text("c1".into())),
             ("protocolVersion", Value::Text("1.1.0".into())),
-            ("otherSupportedProtocolVersions", Value::Array(vec![Value::Text("1.0.0".into())])),
+            (
+                "otherSupportedProtocolVersions",
+                Value::Array(vec![Value::Text("1.0.0".into())]),
+            ),
             ("sdkVersion", Value::Text("1.1.2".into())),
         ]);
         let mut buf = BytesMut::from(&[&[1u8][..], &frame(1, &cbor(&connect))].concat()[..]);

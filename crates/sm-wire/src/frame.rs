@@ -54,8 +54,16 @@ impl std::error::Error for FrameError {}
 #[derive(Debug)]
 enum State {
     Head,
-    Body { op: u8, len: usize },
-    Skip { op: u8, declared: u32, remaining: usize, head: BytesMut },
+    Body {
+        op: u8,
+        len: usize,
+    },
+    Skip {
+        op: u8,
+        declared: u32,
+        remaining: usize,
+        head: BytesMut,
+    },
 }
 
 /// Incremental frame decoder over a caller-owned buffer.

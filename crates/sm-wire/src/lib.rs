@@ -29,8 +29,8 @@ mod frame;
 
 pub use cbor_scan::request_id_of;
 pub use codec::{
-    encode_connect_response, encode_frame, encode_status, negotiate, Event, Rejection, Request,
-    ServerCodec, WireError, CONNECT_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
+    encode_connect_response, encode_frame, encode_status, negotiate, EncodeError, Event, Rejection,
+    Request, ServerCodec, WireError, CONNECT_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
 };
 pub use frame::{FrameDecoder, FrameError, Inbound, OVERSIZE_HEAD_BYTES, PROTOCOL_MAX_FRAME};
 

@@ -1,0 +1,130 @@
+//! Configuration: the Greengrass component's variables, mirrored by command-line flags.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::builder::BoolishValueParser;
+use clap::Parser;
+
+/// Command line and environment of the daemon. Every flag has the environment variable that
+/// Greengrass (or a standalone user) sets.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "stream-manager",
+    version,
+    about = "A drop-in replacement for the AWS IoT Greengrass stream manager server"
+)]
+pub struct Args {
+    /// Folder that holds the streams (created if missing). Default: $XDG_DATA_HOME/stream-manager,
+    /// else $HOME/.local/share/stream-manager, else ./stream-manager-store.
+    #[arg(long, env = "STREAM_MANAGER_STORE_ROOT_DIR")]
+    pub store_root: Option<PathBuf>,
+
+    /// TCP port to listen on; 0 picks a free port (logged, and written to --port-file).
+    #[arg(long, env = "STREAM_MANAGER_SERVER_PORT", default_value_t = 8088)]
+    pub port: u16,
+
+    /// Address to listen on. Anything but loopback exposes the streams to the network.
+    #[arg(long, env = "STREAM_MANAGER_SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Require a valid auth token in Connect (true/false).
+    #[arg(long, env = "STREAM_MANAGER_AUTHENTICATE_CLIENT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub authenticate_client: bool,
+
+    /// File with the accepted auth tokens, one per line (standalone authentication).
+    #[arg(long, env = "STREAM_MANAGER_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+
+    /// TRACE, DEBUG, INFO, WARN or ERROR.
+    #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
+    pub log_level: String,
+
+    /// Largest accepted request frame in bytes (the protocol's maximum is 1073741824).
+    #[arg(long, env = "STREAM_MANAGER_MAX_FRAME_BYTES", default_value_t = sm_wire::PROTOCOL_MAX_FRAME)]
+    pub max_frame_bytes: u32,
+
+    /// Write the listening port to this file once the server accepts connections.
+    #[arg(long, env = "STREAM_MANAGER_PORT_FILE")]
+    pub port_file: Option<PathBuf>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Store root folder.
+    pub store_root: PathBuf,
+    /// Listen address.
+    pub host: IpAddr,
+    /// Listen port (0 = any).
+    pub port: u16,
+    /// Accepted tokens when authentication is on.
+    pub auth_tokens: Option<Vec<String>>,
+    /// Largest accepted frame.
+    pub max_frame_bytes: u32,
+    /// Where to write the port.
+    pub port_file: Option<PathBuf>,
+    /// Tracing filter directive.
+    pub log_filter: String,
+}
+
+/// Maps a Greengrass `LOG_LEVEL` to a tracing filter level.
+pub fn log_filter(level: &str) -> anyhow::Result<&'static str> {
+    Ok(match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" | "WARNING" => "warn",
+        "ERROR" => "error",
+        other => bail!("LOG_LEVEL must be TRACE, DEBUG, INFO, WARN or ERROR, got {other:?}"),
+    })
+}
+
+fn default_store_root() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(x) = env("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("stream-manager");
+    }
+    if let Some(h) = env("HOME") {
+        return PathBuf::from(h).join(".local/share/stream-manager");
+    }
+    PathBuf::from("stream-manager-store")
+}
+
+impl Config {
+    /// Resolves the arguments: reads the token file, checks the combination.
+    pub fn from_args(args: Args) -> anyhow::Result<Self> {
+        let auth_tokens = if args.authenticate_client {
+            let Some(path) = &args.auth_tokens_file else {
+                bail!(
+                    "client authentication is on (STREAM_MANAGER_AUTHENTICATE_CLIENT=true) but no token source is configured: \
+                     pass --auth-tokens-file FILE (or STREAM_MANAGER_AUTH_TOKENS_FILE), or turn authentication off"
+                );
+            };
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading auth tokens file {}", path.display()))?;
+            let tokens: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if tokens.is_empty() {
+                bail!("auth tokens file {} holds no token", path.display());
+            }
+            Some(tokens)
+        } else {
+            None
+        };
+        Ok(Self {
+            store_root: args.store_root.unwrap_or_else(default_store_root),
+            host: args.host,
+            port: args.port,
+            auth_tokens,
+            max_frame_bytes: args.max_frame_bytes.clamp(64, sm_wire::PROTOCOL_MAX_FRAME),
+            port_file: args.port_file,
+            log_filter: log_filter(&args.log_level)?.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! Serves one decoded request: validation, the store operation, the response frame.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use sm_model::{
+    validate, AppendMessageRequest, AppendMessageResponse, DescribeMessageStreamResponse,
+    ListStreamsResponse, MessageRef, NamedRequest, ReadMessagesRequest, ReadMessagesResponse,
+    ResponseStatusCode, StreamDefinitionRequest,
+};
+use sm_wire::{encode_frame, encode_status, Op, Request};
+use tracing::debug;
+
+use crate::clock;
+use crate::store::{OpError, ReadOutcome, Store};
+
+/// Preferred size of a read response; a read returns fewer messages rather than exceed it,
+/// unless that would be fewer than `minMessageCount`.
+const SOFT_READ_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The longest a long-poll read waits, whatever it asks (the SDK caps it at its own timeout).
+const MAX_READ_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Limits that shape responses.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest frame this server sends or accepts.
+    pub max_frame: u32,
+}
+
+/// Serves `req` and returns the encoded response frame.
+pub async fn handle(store: &Store, limits: Limits, req: Request) -> BytesMut {
+    let op = req.op();
+    let id = req.request_id().map(str::to_owned);
+    let mut out = BytesMut::new();
+    let result = match validate::request_id(id.as_deref()) {
+        Err(e) => Err(OpError::from(e)),
+        Ok(_) => match req {
+            Request::CreateMessageStream(r) => create(store, r).map(|()| None),
+            Request::UpdateMessageStream(r) => update(store, r).map(|()| None),
+            Request::DeleteMessageStream(r) => delete(store, r).map(|()| None),
+            Request::DescribeMessageStream(r) => describe(store, &r, id.clone(), &mut out),
+            Request::ListStreams(_) => {
+                let resp = ListStreamsResponse {
+                    request_id: id.clone(),
+                    status: ResponseStatusCode::Success,
+                    error_message: None,
+                    streams: store.list(),
+                };
+                Ok(Some(encode_frame(op.response(), &resp, &mut out)))
+            }
+            Request::AppendMessage(r) => append(store, r, id.clone(), &mut out).await,
+            Request::ReadMessages(r) => read(store, limits, r, id.clone(), &mut out).await,
+        },
+    };
+    match result {
+        Ok(None) => encode_status(
+            op.response(),
+            id.as_deref(),
+            ResponseStatusCode::Success,
+            None,
+            &mut out,
+        ),
+        Ok(Some(Ok(len))) if len <= limits.max_frame as usize => {}
+        Ok(Some(Ok(len))) => {
+            out.clear();
+            let msg = format!(
+                "response of {len} bytes exceeds the frame limit of {} bytes",
+                limits.max_frame
+            );
+            encode_status(
+                op.response(),
+                id.as_deref(),
+                ResponseStatusCode::ResponsePayloadTooLarge,
+                Some(&msg),
+                &mut out,
+            );
+        }
+        Ok(Some(Err(e))) => {
+            out.clear();
+            let msg = format!("could not encode the response: {e}");
+            encode_status(
+                op.response(),
+                id.as_deref(),
+                ResponseStatusCode::UnknownFailure,
+                Some(&msg),
+                &mut out,
+            );
+        }
+        Err(e) => {
+            debug!(?op, request_id = ?id, status = ?e.status, "request failed: {}", e.message);
+            out.clear();
+            encode_status(
+                op.response(),
+                id.as_deref(),
+                e.status,
+                Some(&e.message),
+                &mut out,
+            );
+        }
+    }
+    out
+}
+
+type Encoded = Option<Result<usize, sm_wire::EncodeError>>;
+
+fn definition(r: StreamDefinitionRequest) -> Result<sm_model::MessageStreamDefinition, OpError> {
+    let def = r
+        .definition
+        .ok_or_else(|| validate::ValidationError::new("definition is required"))?;
+    validate::definition(&def)?;
+    Ok(def)
+}
+
+fn create(store: &Store, r: StreamDefinitionRequest) -> Result<(), OpError> {
+    store.create(definition(r)?)
+}
+
+fn update(store: &Store, r: StreamDefinitionRequest) -> Result<(), OpError> {
+    store.update(definition(r)?)
+}
+
+fn stream_name(field: &str, v: Option<&str>) -> Result<String, OpError> {
+    let name = validate::required(field, v)?;
+    validate::name(field, name)?;
+    Ok(name.to_owned())
+}
+
+fn delete(store: &Store, r: NamedRequest) -> Result<(), OpError> {
+    store.delete(&stream_name("name", r.name.as_deref())?)
+}
+
+fn describe(
+    store: &Store,
+    r: &NamedRequest,
+    id: Option<String>,
+    out: &mut BytesMut,
+) -> Result<Encoded, OpError> {
+    let s = store.get(&stream_name("name", r.name.as_deref())?)?;
+    let resp = DescribeMessageStreamResponse {
+        request_id: id,
+        status: ResponseStatusCode::Success,
+        error_message: None,
+        message_stream_info: Some(s.info()?),
+    };
+    Ok(Some(encode_frame(
+        Op::DescribeMessageStreamResponse,
+        &resp,
+        out,
+    )))
+}
+
+async fn append(
+    store: &Store,
+    r: AppendMessageRequest,
+    id: Option<String>,
+    out: &mut BytesMut,
+) -> Result<Encoded, OpError> {
+    let name = stream_name("name", r.name.as_deref())?;
+    let payload = validate::payload(r.payload.as_deref())?;
+    let s = store.get(&name)?;
+    let seq = s.append(payload).await?;
+    let resp = AppendMessageResponse {
+        request_id: id,
+        status: ResponseStatusCode::Success,
+        error_message: None,
+        sequence_number: Some(seq),
+    };
+    Ok(Some(encode_frame(Op::AppendMessageResponse, &resp, out)))
+}
+
+async fn read(
+    store: &Store,
+    limits: Limits,
+    r: ReadMessagesRequest,
+    id: Option<String>,
+    out: &mut BytesMut,
+) -> Result<Encoded, OpError> {
+    let name = stream_name("streamName", r.stream_name.as_deref())?;
+    let o = r.read_messages_options.unwrap_or_default();
+    validate::read_options(&o)?;
+    let start = o.desired_start_sequence_number.unwrap_or(0).max(0) as u64;
+    let min = o.min_message_count.unwrap_or(1).max(1) as u64;
+    let max = o
+        .max_message_count
+        .map_or(min, |m| (m.max(1) as u64).max(min));
+    let wait =
+        Duration::from_millis(o.read_timeout_millis.unwrap_or(0).max(0) as u64).min(MAX_READ_WAIT);
+    let deadline = clock::instant() + wait;
+    let hard = u64::from(limits.max_frame);
+    let s = store.get(&name)?;
+    let mut changed = s.subscribe();
+    let messages = loop {
+        // Mark the current version seen before looking, so no append is missed in between.
+        changed.borrow_and_update();
+        match s.try_read(start, min, max, SOFT_READ_BYTES.min(hard), hard)? {
+            ReadOutcome::Messages(m) => break m,
+            ReadOutcome::NotEnough => {}
+        }
+        if clock::instant() >= deadline {
+            return Err(OpError::new(
+                ResponseStatusCode::NotEnoughMessages,
+                format!(
+                    "fewer than {min} messages from sequence number {start} in stream {name:?} within {} ms",
+                    wait.as_millis()
+                ),
+            ));
+        }
+        tokio::select! {
+            r = changed.changed() => if r.is_err() {
+                return Err(OpError::new(ResponseStatusCode::ResourceNotFound, format!("stream {name:?} was deleted")));
+            },
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    let resp = ReadMessagesResponse {
+        request_id: id,
+        status: ResponseStatusCode::Success,
+        error_message: None,
+        messages: messages
+            .iter()
+            .map(|m| MessageRef {
+                stream_name: &name,
+                sequence_number: m.seq,
+                ingest_time: m.ingest_time,
+                payload: &m.payload,
+            })
+            .collect(),
+    };
+    Ok(Some(encode_frame(Op::ReadMessagesResponse, &resp, out)))
+}

@@ -1,0 +1,577 @@
+//! The streams of the daemon: definitions, logs and their storage, and the operations on them.
+
+pub mod fsutil;
+mod segments;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde::{Deserialize, Serialize};
+use sm_log::{decode_records, Full, LogSettings, RecoveryAction, StreamLog};
+use sm_model::defaults::{self, StorageSettings};
+use sm_model::update::{check_update, CurrentState};
+use sm_model::{
+    validate, ExportStatus, MessageStreamDefinition, MessageStreamInfo, Persistence,
+    ResponseStatusCode, StorageStatus, StrategyOnFull,
+};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::clock;
+use fsutil::{folder_for, write_atomic, DEFINITION_FILE, TRASH_PREFIX};
+use segments::{FileSegments, Segments};
+
+/// An operation's failure: the status to answer and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    /// Response status.
+    pub status: ResponseStatusCode,
+    /// `errorMessage`.
+    pub message: String,
+}
+
+impl OpError {
+    /// A failure with this status and message.
+    pub fn new(status: ResponseStatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(name: &str) -> Self {
+        Self::new(
+            ResponseStatusCode::ResourceNotFound,
+            format!("stream {name:?} does not exist"),
+        )
+    }
+
+    fn io(what: &str, name: &str, e: &io::Error) -> Self {
+        Self::new(
+            ResponseStatusCode::UnknownFailure,
+            format!("{what} of stream {name:?} failed: {e}"),
+        )
+    }
+}
+
+impl From<validate::ValidationError> for OpError {
+    fn from(e: validate::ValidationError) -> Self {
+        Self::new(ResponseStatusCode::InvalidRequest, e.message())
+    }
+}
+
+/// The persisted form of a definition (`stream.json`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DefinitionFile {
+    format_version: u32,
+    definition: MessageStreamDefinition,
+}
+
+fn log_settings(def: &MessageStreamDefinition) -> LogSettings {
+    let s = StorageSettings::of(def);
+    LogSettings {
+        max_size: s.max_size,
+        segment_size: s.segment_size,
+        full: match s.strategy {
+            StrategyOnFull::RejectNewData => Full::Reject,
+            StrategyOnFull::OverwriteOldestData => Full::Overwrite,
+        },
+        ttl_millis: s.ttl_millis,
+    }
+}
+
+struct State {
+    def: MessageStreamDefinition,
+    log: StreamLog,
+    segments: Segments,
+    deleted: bool,
+}
+
+/// One stream.
+pub struct Stream {
+    name: String,
+    dir: Option<PathBuf>,
+    state: Mutex<State>,
+    /// Bumped after every append and on delete, to wake long-poll readers.
+    changed: watch::Sender<u64>,
+}
+
+/// One message read back, owning its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedMessage {
+    /// Sequence number.
+    pub seq: i64,
+    /// Ingest time, ms.
+    pub ingest_time: i64,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// What a read attempt found.
+pub enum ReadOutcome {
+    /// Enough messages.
+    Messages(Vec<OwnedMessage>),
+    /// Fewer than the minimum are there.
+    NotEnough,
+}
+
+impl Stream {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the log half-applied (plans are applied
+        // after their IO succeeds), so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The stream name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Subscribes to append notifications.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Appends one validated payload; returns its sequence number once it is stored (and
+    /// durable, with flushOnWrite).
+    pub async fn append(&self, payload: &[u8]) -> Result<i64, OpError> {
+        let (seq, sync) = {
+            let mut st = self.lock();
+            if st.deleted {
+                return Err(OpError::not_found(&self.name));
+            }
+            let plan = st
+                .log
+                .plan_append(payload.len() as u64, clock::now_ms())
+                .map_err(|e| {
+                    OpError::new(
+                        ResponseStatusCode::InvalidRequest,
+                        format!("cannot append to stream {:?}: {e}", self.name),
+                    )
+                })?;
+            st.segments
+                .execute_append(&plan, payload)
+                .map_err(|e| OpError::io("append", &self.name, &e))?;
+            st.log.apply_append(&plan);
+            let flush = StorageSettings::of(&st.def).flush_on_write;
+            let sync = if flush {
+                st.segments.sync_handle(plan.segment)
+            } else {
+                None
+            };
+            (plan.seq, sync)
+        };
+        self.changed.send_modify(|v| *v += 1);
+        if let Some(file) = sync {
+            let synced = tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|r| r);
+            synced.map_err(|e| OpError::io("fsync", &self.name, &e))?;
+        }
+        Ok(seq as i64)
+    }
+
+    /// One attempt at a read: at least `min` and at most `max` messages from `start`.
+    pub fn try_read(
+        &self,
+        start: u64,
+        min: u64,
+        max: u64,
+        soft_bytes: u64,
+        hard_bytes: u64,
+    ) -> Result<ReadOutcome, OpError> {
+        let st = self.lock();
+        if st.deleted {
+            return Err(OpError::not_found(&self.name));
+        }
+        let mut plan = st.log.plan_read(start, max, soft_bytes);
+        if plan.count < min && plan.limited_by_bytes {
+            plan = st.log.plan_read(start, min, hard_bytes);
+            if plan.count < min && plan.limited_by_bytes {
+                return Err(OpError::new(
+                    ResponseStatusCode::ResponsePayloadTooLarge,
+                    format!(
+                        "{min} messages from sequence number {start} would exceed the response limit of {hard_bytes} bytes"
+                    ),
+                ));
+            }
+        }
+        if plan.count < min {
+            return Ok(ReadOutcome::NotEnough);
+        }
+        let mut out = Vec::with_capacity(plan.count as usize);
+        for chunk in &plan.chunks {
+            let bytes = st.segments.read(chunk).map_err(|e| {
+                OpError::new(
+                    ResponseStatusCode::MessageStoreReadError,
+                    format!("reading stream {:?} failed: {e}", self.name),
+                )
+            })?;
+            let records = decode_records(&bytes, chunk.first_seq, chunk.count).map_err(|e| {
+                warn!(stream = %self.name, segment = chunk.segment, "corrupt record: {e}");
+                OpError::new(
+                    ResponseStatusCode::MessageStoreReadError,
+                    format!("stream {:?}: {e}", self.name),
+                )
+            })?;
+            out.extend(records.into_iter().map(|r| OwnedMessage {
+                seq: r.seq as i64,
+                ingest_time: r.ingest_time,
+                payload: r.payload.to_vec(),
+            }));
+        }
+        Ok(ReadOutcome::Messages(out))
+    }
+
+    /// The describe answer.
+    pub fn info(&self) -> Result<MessageStreamInfo, OpError> {
+        let st = self.lock();
+        if st.deleted {
+            return Err(OpError::not_found(&self.name));
+        }
+        let oldest = st.log.oldest_seq() as i64;
+        let export_statuses = st
+            .def
+            .exports()
+            .iter()
+            .map(|e| ExportStatus {
+                export_config_identifier: e.identifier.to_owned(),
+                last_exported_sequence_number: e.start_sequence_number.unwrap_or(0) - 1,
+                last_export_time: 0,
+                error_message: None,
+                exported_bytes_from_stream: 0,
+                exported_messages_count: 0,
+            })
+            .collect();
+        Ok(MessageStreamInfo {
+            definition: defaults::filled(&st.def),
+            storage_status: StorageStatus {
+                oldest_sequence_number: oldest,
+                newest_sequence_number: st.log.newest_seq().map_or(oldest - 1, |n| n as i64),
+                total_bytes: st.log.total_bytes() as i64,
+            },
+            export_statuses,
+        })
+    }
+
+    fn update(&self, new: MessageStreamDefinition) -> Result<(), OpError> {
+        let mut st = self.lock();
+        if st.deleted {
+            return Err(OpError::not_found(&self.name));
+        }
+        let now = CurrentState {
+            total_bytes: st.log.total_bytes(),
+            newest_sequence_number: st.log.newest_seq(),
+        };
+        check_update(&st.def, &new, now)
+            .map_err(|e| OpError::new(ResponseStatusCode::UpdateNotAllowed, e.message()))?;
+        if let Some(dir) = &self.dir {
+            persist_definition(dir, &new)
+                .map_err(|e| OpError::io("saving the definition", &self.name, &e))?;
+        }
+        st.log.set_settings(log_settings(&new));
+        st.def = new;
+        let plan = st.log.plan_shrink();
+        if !plan.is_empty() {
+            st.segments
+                .execute_retention(&plan)
+                .map_err(|e| OpError::io("shrinking", &self.name, &e))?;
+            st.log.apply_retention(&plan);
+        }
+        Ok(())
+    }
+
+    /// Removes segments past their TTL.
+    fn expire(&self, now_ms: i64) {
+        let mut st = self.lock();
+        if st.deleted {
+            return;
+        }
+        let plan = st.log.plan_expire(now_ms);
+        if plan.is_empty() {
+            return;
+        }
+        match st.segments.execute_retention(&plan) {
+            Ok(()) => {
+                st.log.apply_retention(&plan);
+                info!(stream = %self.name, segments = plan.evict.len(), "removed segments past their time to live");
+            }
+            Err(e) => warn!(stream = %self.name, "TTL removal failed: {e}"),
+        }
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.lock().segments.sync_all()
+    }
+}
+
+fn persist_definition(dir: &Path, def: &MessageStreamDefinition) -> io::Result<()> {
+    let file = DefinitionFile {
+        format_version: 1,
+        definition: def.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
+    write_atomic(&dir.join(DEFINITION_FILE), &json)
+}
+
+/// All streams.
+pub struct Store {
+    root: PathBuf,
+    streams: RwLock<BTreeMap<String, Arc<Stream>>>,
+    /// Serialises create and delete (folder creation and removal).
+    admin: Mutex<()>,
+}
+
+impl Store {
+    /// Opens the store at `root` (created if missing) and recovers every File stream in it.
+    /// Never refuses to start over a damaged stream: it is skipped or repaired with a warning.
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(root)
+            .map_err(|e| anyhow::anyhow!("cannot create store root {}: {e}", root.display()))?;
+        let mut streams = BTreeMap::new();
+        for entry in fs::read_dir(root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(TRASH_PREFIX) {
+                if let Err(e) = fs::remove_dir_all(&path) {
+                    warn!(folder = %path.display(), "could not finish deleting a stream folder: {e}");
+                }
+                continue;
+            }
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            match load_stream(&path) {
+                Ok(Some(s)) => {
+                    if streams.contains_key(&s.name) {
+                        warn!(folder = %path.display(), stream = %s.name, "a second folder holds the same stream; ignoring it");
+                        continue;
+                    }
+                    streams.insert(s.name.clone(), Arc::new(s));
+                }
+                Ok(None) => {
+                    warn!(folder = %path.display(), "folder has no {DEFINITION_FILE}; not a stream, ignoring it")
+                }
+                Err(e) => {
+                    warn!(folder = %path.display(), "could not load stream: {e}; ignoring it")
+                }
+            }
+        }
+        info!(root = %root.display(), streams = streams.len(), "store opened");
+        Ok(Self {
+            root: root.to_owned(),
+            streams: RwLock::new(streams),
+            admin: Mutex::new(()),
+        })
+    }
+
+    /// The stream called `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<Stream>, OpError> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| OpError::not_found(name))
+    }
+
+    /// Names of all streams, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates a stream from a validated definition.
+    pub fn create(&self, def: MessageStreamDefinition) -> Result<(), OpError> {
+        let _admin = self
+            .admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.get(&def.name).is_ok() {
+            return Err(OpError::new(
+                ResponseStatusCode::InvalidRequest,
+                format!("stream {:?} already exists", def.name),
+            ));
+        }
+        let settings = log_settings(&def);
+        let (dir, segments) = match StorageSettings::of(&def).persistence {
+            Persistence::Memory => (None, Segments::Memory(Default::default())),
+            Persistence::File => {
+                let dir = folder_for(&self.root, &def.name);
+                let made = fs::create_dir(&dir)
+                    .and_then(|()| persist_definition(&dir, &def))
+                    .and_then(|()| fsutil::sync_dir(&self.root));
+                if let Err(e) = made {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(OpError::io("creation", &def.name, &e));
+                }
+                let segs = Segments::File(FileSegments::empty(&dir));
+                (Some(dir), segs)
+            }
+        };
+        let name = def.name.clone();
+        let stream = Stream {
+            name: name.clone(),
+            dir,
+            state: Mutex::new(State {
+                def,
+                log: StreamLog::new(settings, 0),
+                segments,
+                deleted: false,
+            }),
+            changed: watch::Sender::new(0),
+        };
+        self.streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), Arc::new(stream));
+        info!(stream = %name, "stream created");
+        Ok(())
+    }
+
+    /// Replaces a stream's definition.
+    pub fn update(&self, def: MessageStreamDefinition) -> Result<(), OpError> {
+        let s = self.get(&def.name)?;
+        s.update(def)?;
+        info!(stream = %s.name, "stream updated");
+        Ok(())
+    }
+
+    /// Deletes a stream and its data.
+    pub fn delete(&self, name: &str) -> Result<(), OpError> {
+        let _admin = self
+            .admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self
+            .streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name)
+            .ok_or_else(|| OpError::not_found(name))?;
+        {
+            let mut st = s.lock();
+            st.deleted = true;
+            st.segments.close();
+        }
+        s.changed.send_modify(|v| *v += 1);
+        if let Some(dir) = &s.dir {
+            // Rename first so that a crash mid-removal never leaves a half-deleted stream
+            // that would come back at start-up.
+            let leaf = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let trash = self.root.join(format!("{TRASH_PREFIX}{leaf}"));
+            let removed = fs::rename(dir, &trash)
+                .and_then(|()| fsutil::sync_dir(&self.root))
+                .and_then(|()| fs::remove_dir_all(&trash));
+            if let Err(e) = removed {
+                warn!(stream = %name, "removing the stream's files failed: {e}");
+            }
+        }
+        info!(stream = %name, "stream deleted");
+        Ok(())
+    }
+
+    /// Applies TTL retention to every stream.
+    pub fn expire_all(&self, now_ms: i64) {
+        let streams: Vec<_> = self
+            .streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for s in streams {
+            s.expire(now_ms);
+        }
+    }
+
+    /// Fsyncs every File stream (shutdown).
+    pub fn sync_all(&self) {
+        for s in self
+            .streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+        {
+            if let Err(e) = s.sync_all() {
+                warn!(stream = %s.name, "fsync at shutdown failed: {e}");
+            }
+        }
+    }
+}
+
+fn load_stream(dir: &Path) -> anyhow::Result<Option<Stream>> {
+    let def_path = dir.join(DEFINITION_FILE);
+    let bytes = match fs::read(&def_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let file: DefinitionFile = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid definition: {e}", def_path.display()))?;
+    let def = file.definition;
+    validate::definition(&def)
+        .map_err(|e| anyhow::anyhow!("{} holds an invalid definition: {e}", def_path.display()))?;
+    let (scans, unknown) = FileSegments::scan(dir)?;
+    for u in unknown {
+        warn!(stream = %def.name, file = %u, "unknown file in stream folder; leaving it alone");
+    }
+    let (log, actions) = StreamLog::recover(log_settings(&def), scans);
+    for a in &actions {
+        match a {
+            RecoveryAction::Truncate { segment, len } => {
+                warn!(stream = %def.name, segment, len, "truncating a torn tail left by a crash")
+            }
+            RecoveryAction::RewriteHeader { segment } => {
+                warn!(stream = %def.name, segment, "segment header damaged; starting the segment afresh")
+            }
+            RecoveryAction::Delete { segment } => {
+                warn!(stream = %def.name, segment, "deleting a segment with no readable record")
+            }
+            RecoveryAction::Ignore { segment, reason } => {
+                warn!(stream = %def.name, segment, "ignoring segment: {reason}")
+            }
+            RecoveryAction::SealedDamage {
+                segment,
+                at_seq,
+                reason,
+            } => {
+                warn!(stream = %def.name, segment, at_seq, "damaged record in an older segment ({reason}); the rest of that segment is skipped")
+            }
+        }
+    }
+    let segments = FileSegments::open_recovered(dir, &actions, log.segment_bases())?;
+    info!(
+        stream = %def.name,
+        oldest = log.oldest_seq(),
+        next = log.next_seq(),
+        bytes = log.total_bytes(),
+        "stream recovered"
+    );
+    Ok(Some(Stream {
+        name: def.name.clone(),
+        dir: Some(dir.to_owned()),
+        state: Mutex::new(State {
+            def,
+            log,
+            segments: Segments::File(segments),
+            deleted: false,
+        }),
+        changed: watch::Sender::new(0),
+    }))
+}
