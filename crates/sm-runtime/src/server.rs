@@ -21,6 +21,10 @@ use crate::store::Store;
 
 /// How long a new connection may take to send its Connect.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a peer may stall in the middle of a frame before the connection is closed. SDK
+/// clients write each frame at once, so a stall this long is a stuck or hostile peer
+/// (a length prefix and no body, a slowloris). Idle time between frames is not limited.
+const FRAME_STALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Requests in progress per connection; reading pauses while this many are pending.
 const MAX_IN_FLIGHT: usize = 1024;
 /// Response frames queued per connection before request tasks wait for the writer.
@@ -169,16 +173,22 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
         buf.reserve(64 * 1024);
-        let read = if codec.is_connected() {
-            rd.read_buf(&mut buf).await
+        let limit = if !codec.is_connected() {
+            Some(HANDSHAKE_TIMEOUT)
+        } else if codec.mid_frame(buf.len()) {
+            Some(FRAME_STALL_TIMEOUT)
         } else {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_buf(&mut buf)).await {
+            None
+        };
+        let read = match limit {
+            None => rd.read_buf(&mut buf).await,
+            Some(limit) => match tokio::time::timeout(limit, rd.read_buf(&mut buf)).await {
                 Ok(r) => r,
                 Err(_) => {
-                    warn!(%peer, "closing connection: no Connect within {HANDSHAKE_TIMEOUT:?}");
+                    warn!(%peer, "closing connection: no progress for {limit:?} (handshake or frame incomplete)");
                     break;
                 }
-            }
+            },
         };
         match read {
             Ok(0) => break,

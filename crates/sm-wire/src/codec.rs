@@ -176,9 +176,10 @@ impl ServerCodec {
         self.phase == Phase::Ready
     }
 
-    /// Bytes still expected for the frame in progress.
-    pub fn pending(&self) -> usize {
-        self.frames.pending()
+    /// Whether a Connect or a frame is partly received (`buffered` = bytes not yet decoded):
+    /// a peer that stops here is stalled, not idle.
+    pub fn mid_frame(&self, buffered: usize) -> bool {
+        self.phase != Phase::Ready || self.frames.mid_frame(buffered)
     }
 
     /// Decodes the next event from `src` (see the crate docs for the drive loop).

@@ -18,9 +18,9 @@ pub enum Inbound {
         /// The CBOR payload.
         payload: Bytes,
     },
-    /// A frame longer than the configured maximum but within the protocol's: its payload was
-    /// discarded as it arrived (never buffered whole) except for the first
-    /// [`OVERSIZE_HEAD_BYTES`], kept so the `requestId` can be answered.
+    /// A frame longer than the configured maximum but within the protocol's, reported once its
+    /// first [`OVERSIZE_HEAD_BYTES`] arrived (kept so the `requestId` can be answered); the
+    /// rest of it is then discarded as it arrives, never buffered.
     Oversize {
         /// The op byte.
         op: u8,
@@ -58,11 +58,12 @@ enum State {
         op: u8,
         len: usize,
     },
+    /// Discarding an oversize frame; `head` is `None` once it was reported.
     Skip {
         op: u8,
         declared: u32,
         remaining: usize,
-        head: BytesMut,
+        head: Option<BytesMut>,
     },
 }
 
@@ -91,12 +92,12 @@ impl FrameDecoder {
         self.max_frame
     }
 
-    /// Bytes still expected for the frame in progress (a hint for read sizes).
-    pub fn pending(&self) -> usize {
-        match &self.state {
-            State::Head => 5,
-            State::Body { len, .. } => *len,
-            State::Skip { remaining, .. } => *remaining,
+    /// Whether a frame has started but not ended (its header or body is partly received),
+    /// counting `buffered` bytes not yet decoded.
+    pub fn mid_frame(&self, buffered: usize) -> bool {
+        match self.state {
+            State::Head => buffered > 0,
+            State::Body { .. } | State::Skip { .. } => true,
         }
     }
 
@@ -122,7 +123,7 @@ impl FrameDecoder {
                             op,
                             declared,
                             remaining: len,
-                            head: BytesMut::new(),
+                            head: Some(BytesMut::new()),
                         };
                     } else {
                         self.state = State::Body { op, len };
@@ -144,20 +145,31 @@ impl FrameDecoder {
                     head,
                 } => {
                     let take = (*remaining).min(src.len());
-                    let keep = take.min(OVERSIZE_HEAD_BYTES.saturating_sub(head.len()));
-                    head.extend_from_slice(&src[..keep]);
+                    let mut report = None;
+                    if let Some(h) = head {
+                        let keep = take.min(OVERSIZE_HEAD_BYTES - h.len());
+                        h.extend_from_slice(&src[..keep]);
+                        // Report as soon as the head is complete, not after the whole frame:
+                        // the client gets its answer while the rest is discarded.
+                        let wanted = OVERSIZE_HEAD_BYTES.min(*declared as usize - 1);
+                        if h.len() == wanted {
+                            report = Some(Inbound::Oversize {
+                                op: *op,
+                                declared: *declared,
+                                head: std::mem::take(h).freeze(),
+                            });
+                            *head = None;
+                        }
+                    }
                     src.advance(take);
                     *remaining -= take;
-                    if *remaining > 0 {
-                        return Ok(None);
+                    let done = *remaining == 0;
+                    if done {
+                        self.state = State::Head;
                     }
-                    let out = Inbound::Oversize {
-                        op: *op,
-                        declared: *declared,
-                        head: std::mem::take(head).freeze(),
-                    };
-                    self.state = State::Head;
-                    return Ok(Some(out));
+                    if report.is_some() || !done {
+                        return Ok(report);
+                    }
                 }
             }
         }
@@ -233,6 +245,27 @@ mod tests {
                 payload: Bytes::from_static(b"x")
             })
         );
+    }
+
+    #[test]
+    fn oversize_is_reported_before_its_body_ends() {
+        let whole = frame(4, &vec![1u8; 10_000]);
+        let mut d = FrameDecoder::new(100);
+        let mut buf = BytesMut::from(&whole[..5 + OVERSIZE_HEAD_BYTES]);
+        assert!(matches!(
+            d.decode(&mut buf).unwrap(),
+            Some(Inbound::Oversize { op: 4, .. })
+        ));
+        assert!(d.mid_frame(buf.len()));
+        buf.extend_from_slice(&whole[5 + OVERSIZE_HEAD_BYTES..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert!(!d.mid_frame(buf.len()));
+        // A short oversize frame is reported when it ends.
+        let mut buf = BytesMut::from(&frame(4, &[2u8; 150])[..]);
+        match d.decode(&mut buf).unwrap() {
+            Some(Inbound::Oversize { head, .. }) => assert_eq!(head.len(), 150),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

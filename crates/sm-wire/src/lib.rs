@@ -26,6 +26,8 @@
 mod cbor_scan;
 mod codec;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use cbor_scan::request_id_of;
 pub use codec::{
