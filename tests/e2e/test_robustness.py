@@ -2,6 +2,8 @@
 clients: oversize frames (status 4), absurd length prefixes, garbage instead
 of the version byte, undecodable CBOR, silent and half-open connections."""
 
+import asyncio
+import os
 import socket
 import struct
 import threading
@@ -10,6 +12,8 @@ import time
 import cbor2
 import pytest
 from stream_manager import MessageStreamDefinition, ReadMessagesOptions, StrategyOnFull
+from stream_manager.data import ResponseStatusCode
+from stream_manager.exceptions import RequestPayloadTooLargeException
 
 from rawclient import (
     OP_APPEND,
@@ -39,7 +43,7 @@ def check_working(daemon, client, name, expect_next):
     assert name in fresh.list_streams()
 
 
-def closed_or_answered(r, timeout=5.0):
+def closed_or_answered(r, timeout=10.0):
     """('closed', None) or ('frame', (op, payload)); fails if the server just hangs."""
     try:
         return r.wait_closed_or_frame(timeout)
@@ -75,9 +79,32 @@ def test_oversize_frame_with_body(small_frames):
         assert resp["status"] == ST_REQUEST_PAYLOAD_TOO_LARGE, resp
         if resp.get("requestId"):
             assert resp["requestId"] == rid
+        # if the server kept the connection, it must have skipped the body and still serve it
+        try:
+            assert r.list_streams()["status"] == ST_SUCCESS
+        except (ConnectionClosed, socket.timeout):
+            pass
     # nothing was appended, and new and existing connections work
     assert c.describe_message_stream("s").storage_status.newest_sequence_number == 0
     check_working(d, c, "s", 1)
+
+
+def test_oversize_append_through_sdk(small_frames):
+    """The SDK sees status 4 as RequestPayloadTooLargeException when the server
+    answers (closing instead is allowed: the SDK then times out and reconnects)."""
+    d = small_frames
+    c = d.client(request_timeout=10)
+    make(c, "s")
+    try:
+        c.append_message("s", os.urandom(2 * MIB))
+        pytest.fail("a 2 MiB append to a server with --max-frame-bytes 1 MiB succeeded")
+    except RequestPayloadTooLargeException as e:
+        assert e.status == ResponseStatusCode.RequestPayloadTooLarge
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    # the same client keeps working (same connection if it was kept, else after reconnecting)
+    assert c.append_message("s", b"small") == 0
+    assert c.read_messages("s")[0].payload == b"small"
 
 
 def test_oversize_length_prefix_without_body(small_frames):

@@ -1,6 +1,7 @@
 """Start-up and shutdown: configuration by flags or environment, port file,
 graceful start-up errors (scenario 11), SIGTERM on an idle server."""
 
+import socket
 import subprocess
 import time
 
@@ -83,3 +84,10 @@ def test_store_root_is_reused_not_wiped(daemon):
     c = daemon.client()
     assert c.list_streams() == ["keep"]
     assert stray.read_text() == "left alone"
+
+
+def test_binds_loopback_127_0_0_1_only(daemon):
+    """Bound to 127.0.0.1, not 0.0.0.0: 127.0.0.2 (also loopback on Linux) is refused."""
+    socket.create_connection(("127.0.0.1", daemon.port), timeout=5).close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.2", daemon.port), timeout=5).close()

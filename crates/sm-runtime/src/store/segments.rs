@@ -1,6 +1,5 @@
 //! Executes `sm-log` plans against segment files (File streams) or memory (Memory streams).
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -14,11 +13,13 @@ use sm_log::{
 
 use super::fsutil::sync_dir;
 
-/// Segment files of one File stream, kept open.
+/// Segment files of one File stream. Only the active (last) segment is kept open, so a store
+/// of many streams with many segments stays far below the file-descriptor limit; sealed
+/// segments are opened for each read.
 #[derive(Debug)]
 pub struct FileSegments {
     dir: PathBuf,
-    files: BTreeMap<u64, Arc<File>>,
+    active: Option<(u64, Arc<File>)>,
 }
 
 impl FileSegments {
@@ -56,10 +57,7 @@ impl FileSegments {
         actions: &[RecoveryAction],
         kept: impl Iterator<Item = u64>,
     ) -> io::Result<Self> {
-        let mut me = Self {
-            dir: dir.to_owned(),
-            files: BTreeMap::new(),
-        };
+        let mut me = Self::empty(dir);
         for a in actions {
             match a {
                 RecoveryAction::Truncate { segment, len } => {
@@ -77,9 +75,8 @@ impl FileSegments {
                 RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. } => {}
             }
         }
-        for base in kept {
-            let f = Self::open(&me.path(base))?;
-            me.files.insert(base, Arc::new(f));
+        if let Some(base) = kept.last() {
+            me.active = Some((base, Arc::new(Self::open(&me.path(base))?)));
         }
         Ok(me)
     }
@@ -88,7 +85,7 @@ impl FileSegments {
     pub fn empty(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
-            files: BTreeMap::new(),
+            active: None,
         }
     }
 
@@ -103,13 +100,18 @@ impl FileSegments {
         f.write_all_at(&segment_header(base), 0)?;
         // The new file's directory entry must survive a crash, or its sequence numbers would.
         sync_dir(&self.dir)?;
-        self.files.insert(base, Arc::new(f));
+        // The sealed segment is complete: make it durable once, then close it.
+        if let Some((_, old)) = self.active.replace((base, Arc::new(f))) {
+            old.sync_data()?;
+        }
         Ok(())
     }
 
     fn evict(&mut self, bases: &[u64]) -> io::Result<()> {
         for base in bases {
-            self.files.remove(base);
+            if self.active.as_ref().is_some_and(|(b, _)| b == base) {
+                self.active = None;
+            }
             match fs::remove_file(self.path(*base)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -118,13 +120,22 @@ impl FileSegments {
         Ok(())
     }
 
-    fn file(&self, base: u64) -> io::Result<&Arc<File>> {
-        self.files.get(&base).ok_or_else(|| {
-            io::Error::new(
+    /// The active segment's file, which every append plan targets.
+    fn active_file(&self, base: u64) -> io::Result<&Arc<File>> {
+        match &self.active {
+            Some((b, f)) if *b == base => Ok(f),
+            _ => Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("segment {base} is not open"),
-            )
-        })
+                format!("segment {base} is not the active segment"),
+            )),
+        }
+    }
+
+    fn read_at(&self, base: u64, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match &self.active {
+            Some((b, f)) if *b == base => f.read_exact_at(buf, offset),
+            _ => File::open(self.path(base))?.read_exact_at(buf, offset),
+        }
     }
 }
 
@@ -147,7 +158,7 @@ impl Segments {
                 if let Some(base) = plan.retention.new_segment {
                     f.create(base)?;
                 }
-                let file = f.file(plan.segment)?;
+                let file = f.active_file(plan.segment)?;
                 let header = record_header(plan.seq, plan.ingest_time, payload);
                 if payload.len() <= 64 * 1024 {
                     let mut buf = Vec::with_capacity(header.len() + payload.len());
@@ -188,8 +199,7 @@ impl Segments {
                 let len = usize::try_from(chunk.len)
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "chunk too large"))?;
                 let mut buf = vec![0u8; len];
-                f.file(chunk.segment)?
-                    .read_exact_at(&mut buf, chunk.offset)?;
+                f.read_at(chunk.segment, &mut buf, chunk.offset)?;
                 Ok(buf)
             }
         }
@@ -198,17 +208,23 @@ impl Segments {
     /// The file to fsync after writing to `segment` (File streams only).
     pub fn sync_handle(&self, segment: u64) -> Option<Arc<File>> {
         match self {
-            Self::File(f) => f.files.get(&segment).cloned(),
+            Self::File(f) => f
+                .active
+                .as_ref()
+                .filter(|(b, _)| *b == segment)
+                .map(|(_, f)| f.clone()),
             Self::Memory(_) => None,
         }
     }
 
     /// Fsyncs every open segment (shutdown).
     pub fn sync_all(&self) -> io::Result<()> {
-        if let Self::File(f) = self {
-            for file in f.files.values() {
-                file.sync_data()?;
-            }
+        if let Self::File(FileSegments {
+            active: Some((_, file)),
+            ..
+        }) = self
+        {
+            file.sync_data()?;
         }
         Ok(())
     }
@@ -216,7 +232,7 @@ impl Segments {
     /// Closes every file (before the folder is deleted).
     pub fn close(&mut self) {
         match self {
-            Self::File(f) => f.files.clear(),
+            Self::File(f) => f.active = None,
             Self::Memory(m) => *m = MemorySegments::default(),
         }
     }
