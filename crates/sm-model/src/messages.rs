@@ -264,6 +264,10 @@ pub struct ExportStatus {
     pub exported_bytes_from_stream: i64,
     /// Messages exported or processed.
     pub exported_messages_count: i64,
+    /// Messages skipped (non-retryable errors, or removed by retention before export).
+    /// Not in the SDKs' model: they ignore it; raw clients and operators can read it.
+    #[serde(default)]
+    pub skipped_messages_count: i64,
 }
 
 /// Everything describe says about a stream.

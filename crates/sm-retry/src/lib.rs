@@ -153,7 +153,12 @@ impl BatchState {
     /// Applies the outcomes of one attempt: `outcomes[k]` belongs to `sent[k]` (indices from
     /// [`Self::to_send`]). A record with no outcome (the call failed as a whole before it) is
     /// treated as `Retry` with `whole_call_error`.
-    pub fn settle(&mut self, sent: &[usize], outcomes: &[RecordOutcome], whole_call_error: &str) -> Settlement {
+    pub fn settle(
+        &mut self,
+        sent: &[usize],
+        outcomes: &[RecordOutcome],
+        whole_call_error: &str,
+    ) -> Settlement {
         let mut s = Settlement::default();
         for (k, &i) in sent.iter().enumerate() {
             if i >= self.slots.len() || self.slots[i] != Slot::Pending {
@@ -245,7 +250,11 @@ mod tests {
         assert_eq!(s.retry_error.as_deref(), Some("throttled"));
         // Only the failed records are sent again, in order.
         assert_eq!(b.to_send(), vec![1, 4]);
-        let s = b.settle(&[1, 4], &[RecordOutcome::Delivered, RecordOutcome::Delivered], "");
+        let s = b.settle(
+            &[1, 4],
+            &[RecordOutcome::Delivered, RecordOutcome::Delivered],
+            "",
+        );
         assert_eq!(s.newly_finished, 4);
         assert_eq!(s.checkpoint, Some(15));
         assert!(b.is_done());

@@ -48,6 +48,22 @@ pub struct Args {
     /// Write the listening port to this file once the server accepts connections.
     #[arg(long, env = "STREAM_MANAGER_PORT_FILE")]
     pub port_file: Option<PathBuf>,
+
+    /// Most export sends in progress at once.
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_THREAD_POOL_SIZE", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub exporter_thread_pool_size: u16,
+
+    /// Average bandwidth cap of all exports together, in kilobits per second (unset = none).
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_MAX_BANDWIDTH", value_parser = clap::value_parser!(u64).range(1..))]
+    pub exporter_max_bandwidth: Option<u64>,
+
+    /// First delay before retrying a failed export, in ms (doubles up to 5 minutes, with jitter).
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=300_000))]
+    pub exporter_retry_base_ms: u64,
+
+    /// Timeout of one HTTP export request, in ms.
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_HTTP_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub exporter_http_timeout_ms: u64,
 }
 
 /// The resolved configuration.
@@ -67,6 +83,8 @@ pub struct Config {
     pub port_file: Option<PathBuf>,
     /// Tracing filter directive.
     pub log_filter: String,
+    /// Exporter settings.
+    pub export: crate::export::ExportConfig,
 }
 
 /// Maps a Greengrass `LOG_LEVEL` to a tracing filter level.
@@ -125,6 +143,12 @@ impl Config {
             max_frame_bytes: args.max_frame_bytes.clamp(64, sm_wire::PROTOCOL_MAX_FRAME),
             port_file: args.port_file,
             log_filter: log_filter(&args.log_level)?.to_owned(),
+            export: crate::export::ExportConfig {
+                max_in_flight: usize::from(args.exporter_thread_pool_size),
+                max_bandwidth_kbps: args.exporter_max_bandwidth,
+                retry_base: std::time::Duration::from_millis(args.exporter_retry_base_ms),
+                http_timeout: std::time::Duration::from_millis(args.exporter_http_timeout_ms),
+            },
         })
     }
 }

@@ -5,13 +5,16 @@
 //! flags and environment ([`config`]), logging and shutdown. All protocol and storage logic is
 //! in the sans-IO crates: `sm-wire` decodes and encodes frames, `sm-model` validates and fills
 //! defaults, `sm-log` plans every append, read, retention and recovery, and this crate executes
-//! those plans.
+//! those plans. The export manager ([`export`]) drives `sm-schedule` and `sm-retry` with real
+//! time and sends batches to their destinations.
 //!
 //! Driven by [`main`] (the binary's entry point): parse configuration, open the store
-//! (recovering every File stream), bind, serve until SIGTERM or Ctrl-C, then fsync and exit.
+//! (recovering every File stream), start the export manager, bind, serve until SIGTERM or
+//! Ctrl-C, then fsync and exit.
 
 pub mod clock;
 pub mod config;
+pub mod export;
 pub mod handlers;
 pub mod server;
 pub mod store;
@@ -93,6 +96,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store::fsutil::write_atomic(p, format!("{}\n", local.port()).as_bytes())
             .with_context(|| format!("cannot write port file {}", p.display()))?;
     }
+    let store = Arc::new(store);
+    let exporter = tokio::spawn(export::Manager::new(store.clone(), config.export)?.run());
     let shared = Arc::new(Shared::new(
         store,
         config.auth_tokens.clone(),
@@ -112,6 +117,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     server::serve(listener, shared.clone(), shutdown_signal()).await;
     expirer.abort();
+    exporter.abort();
     info!("shutting down: flushing streams");
     tokio::task::block_in_place(|| shared.store.sync_all());
     info!("stopped");

@@ -33,7 +33,7 @@ const WRITE_QUEUE: usize = 64;
 /// What every connection shares.
 pub struct Shared {
     /// The streams.
-    pub store: Store,
+    pub store: Arc<Store>,
     /// Accepted tokens, when authentication is on.
     pub auth_tokens: Option<Vec<String>>,
     /// Frame limit.
@@ -43,7 +43,7 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state over a store.
-    pub fn new(store: Store, auth_tokens: Option<Vec<String>>, max_frame: u32) -> Self {
+    pub fn new(store: Arc<Store>, auth_tokens: Option<Vec<String>>, max_frame: u32) -> Self {
         Self {
             store,
             auth_tokens,

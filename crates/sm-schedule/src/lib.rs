@@ -20,8 +20,8 @@
 //! # Drive loop
 //!
 //! The runtime calls [`Scheduler::upsert`] / [`Scheduler::remove`] when definitions change,
-//! [`Scheduler::handle_stream`] when a stream grows (supplying the ingest time of the message at
-//! the cursor when [`Scheduler::needs_pending_time`] asks for it), then [`Scheduler::poll_send`]
+//! [`Scheduler::handle_stream`] when a stream grows (with a lookup of the ingest time of the
+//! message at the cursor, called only when the interval trigger needs it), then [`Scheduler::poll_send`]
 //! until it returns `None`, performs each [`SendOrder`], reports it with
 //! [`Scheduler::handle_done`], and sleeps until [`Scheduler::poll_timeout`] or the next event.
 
@@ -216,20 +216,17 @@ impl Scheduler {
         self.exports.keys().copied()
     }
 
-    /// Whether the export waits on its interval and does not yet know how old its oldest
-    /// pending message is (the caller then passes it to [`Self::handle_stream`]).
-    pub fn needs_pending_time(&self, key: ExportKey) -> bool {
-        self.exports.get(&key).is_some_and(|e| {
-            e.spec.interval_ms.is_some()
-                && e.pending_since.is_none()
-                && e.pending() > 0
-                && e.pending() < e.spec.batch_size
-        })
-    }
-
-    /// The export's stream now ends before `next_seq`; `oldest_pending_ingest` is the ingest
-    /// time of the message at the cursor when known (else `now` is assumed).
-    pub fn handle_stream(&mut self, key: ExportKey, next_seq: u64, oldest_pending_ingest: Option<i64>, now: i64) {
+    /// The export's stream now ends before `next_seq`. When the scheduler needs the age of
+    /// the oldest pending message (an interval is set and the batch is not full), it calls
+    /// `ingest_time_at(cursor)` for the ingest time of the message at the cursor; `None` (or
+    /// not asked) means `now`.
+    pub fn handle_stream(
+        &mut self,
+        key: ExportKey,
+        next_seq: u64,
+        ingest_time_at: impl FnOnce(u64) -> Option<i64>,
+        now: i64,
+    ) {
         let Some(e) = self.exports.get_mut(&key) else {
             return;
         };
@@ -237,7 +234,13 @@ impl Scheduler {
         if e.pending() == 0 {
             e.pending_since = None;
         } else if e.pending_since.is_none() {
-            e.pending_since = Some(oldest_pending_ingest.unwrap_or(now));
+            let needs_age = e.spec.interval_ms.is_some() && e.pending() < e.spec.batch_size;
+            let t = if needs_age {
+                ingest_time_at(e.cursor)
+            } else {
+                None
+            };
+            e.pending_since = Some(t.unwrap_or(now));
         }
     }
 

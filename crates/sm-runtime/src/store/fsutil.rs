@@ -9,7 +9,8 @@ pub const DEFINITION_FILE: &str = "stream.json";
 /// Prefix of folders being deleted (removed at start-up if a crash left them).
 pub const TRASH_PREFIX: &str = ".trash-";
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a: a stable hash for file names (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -1,5 +1,6 @@
 //! The streams of the daemon: definitions, logs and their storage, and the operations on them.
 
+pub mod checkpoints;
 pub mod fsutil;
 mod segments;
 
@@ -7,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -17,10 +19,11 @@ use sm_model::{
     validate, ExportStatus, MessageStreamDefinition, MessageStreamInfo, Persistence,
     ResponseStatusCode, StorageStatus, StrategyOnFull,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::clock;
+use checkpoints::ExportProgress;
 use fsutil::{folder_for, write_atomic, DEFINITION_FILE, TRASH_PREFIX};
 use segments::{FileSegments, Segments};
 
@@ -98,6 +101,10 @@ pub struct Stream {
     state: Mutex<State>,
     /// Bumped after every append and on delete, to wake long-poll readers.
     changed: watch::Sender<u64>,
+    /// Progress of each export, by identifier (kept by the export manager).
+    exports: Mutex<BTreeMap<String, ExportProgress>>,
+    /// Wakes the export manager (shared by all streams of a store).
+    activity: Arc<Notify>,
 }
 
 /// One message read back, owning its bytes.
@@ -168,6 +175,7 @@ impl Stream {
             (plan.seq, sync)
         };
         self.changed.send_modify(|v| *v += 1);
+        self.activity.notify_one();
         if let Some(file) = sync {
             let synced = tokio::task::spawn_blocking(move || file.sync_data())
                 .await
@@ -237,17 +245,33 @@ impl Stream {
             return Err(OpError::not_found(&self.name));
         }
         let oldest = st.log.oldest_seq() as i64;
+        let progress = self
+            .exports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let export_statuses = st
             .def
             .exports()
             .iter()
-            .map(|e| ExportStatus {
-                export_config_identifier: e.identifier.to_owned(),
-                last_exported_sequence_number: e.start_sequence_number.unwrap_or(0) - 1,
-                last_export_time: 0,
-                error_message: None,
-                exported_bytes_from_stream: 0,
-                exported_messages_count: 0,
+            .map(|e| {
+                let fresh;
+                let p = match progress.get(e.identifier) {
+                    Some(p) => p,
+                    None => {
+                        let start = e.start_sequence_number.unwrap_or(0).max(0) as u64;
+                        fresh = ExportProgress::new(e.identifier, start);
+                        &fresh
+                    }
+                };
+                ExportStatus {
+                    export_config_identifier: e.identifier.to_owned(),
+                    last_exported_sequence_number: p.cursor as i64 - 1,
+                    last_export_time: p.last_export_time,
+                    error_message: p.error_message.clone(),
+                    exported_bytes_from_stream: p.exported_bytes as i64,
+                    exported_messages_count: p.exported_messages as i64,
+                    skipped_messages_count: p.skipped_messages as i64,
+                }
             })
             .collect();
         Ok(MessageStreamInfo {
@@ -259,6 +283,60 @@ impl Stream {
             },
             export_statuses,
         })
+    }
+
+    /// The definition as given by the client.
+    pub fn definition(&self) -> Option<MessageStreamDefinition> {
+        let st = self.lock();
+        (!st.deleted).then(|| st.def.clone())
+    }
+
+    /// The next sequence number and the oldest available one, or `None` once deleted.
+    pub fn bounds(&self) -> Option<(u64, u64)> {
+        let st = self.lock();
+        (!st.deleted).then(|| (st.log.next_seq(), st.log.oldest_seq()))
+    }
+
+    /// Ingest time of the message `seq` (or the oldest after it), if stored.
+    pub fn ingest_time_at(&self, seq: u64) -> Option<i64> {
+        match self.try_read(seq, 1, 1, 1, 1 << 30) {
+            Ok(ReadOutcome::Messages(m)) => m.first().map(|m| m.ingest_time),
+            _ => None,
+        }
+    }
+
+    /// The export's progress, if the export manager has recorded any.
+    pub fn export_progress(&self, identifier: &str) -> Option<ExportProgress> {
+        self.exports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(identifier)
+            .cloned()
+    }
+
+    /// Records an export's progress, and persists it as a checkpoint for File streams.
+    pub fn set_export_progress(&self, p: ExportProgress, persist: bool) -> io::Result<()> {
+        let dir = self.dir.clone();
+        self.exports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(p.identifier.clone(), p.clone());
+        match (&dir, persist) {
+            (Some(dir), true) if !self.lock().deleted => checkpoints::save(dir, &p),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets an export's progress and deletes its checkpoint.
+    pub fn remove_export_progress(&self, identifier: &str) -> io::Result<()> {
+        self.exports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(identifier);
+        match &self.dir {
+            Some(dir) if !self.lock().deleted => checkpoints::remove(dir, identifier),
+            _ => Ok(()),
+        }
     }
 
     fn update(&self, new: MessageStreamDefinition) -> Result<(), OpError> {
@@ -327,6 +405,10 @@ pub struct Store {
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     /// Serialises create and delete (folder creation and removal).
     admin: Mutex<()>,
+    /// Bumped whenever a stream is created, updated or deleted.
+    generation: AtomicU64,
+    /// Wakes the export manager on appends and definition changes.
+    activity: Arc<Notify>,
 }
 
 impl Store {
@@ -336,6 +418,7 @@ impl Store {
         fs::create_dir_all(root)
             .map_err(|e| anyhow::anyhow!("cannot create store root {}: {e}", root.display()))?;
         let mut streams = BTreeMap::new();
+        let activity = Arc::new(Notify::new());
         for entry in fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -349,7 +432,7 @@ impl Store {
             if !entry.file_type()?.is_dir() {
                 continue;
             }
-            match load_stream(&path) {
+            match load_stream(&path, &activity) {
                 Ok(Some(s)) => {
                     if streams.contains_key(&s.name) {
                         warn!(folder = %path.display(), stream = %s.name, "a second folder holds the same stream; ignoring it");
@@ -370,7 +453,34 @@ impl Store {
             root: root.to_owned(),
             streams: RwLock::new(streams),
             admin: Mutex::new(()),
+            generation: AtomicU64::new(1),
+            activity,
         })
+    }
+
+    /// Changes whenever a stream is created, updated or deleted.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Notified on appends and definition changes (one stored permit).
+    pub fn activity(&self) -> &Arc<Notify> {
+        &self.activity
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.activity.notify_one();
+    }
+
+    /// Every stream.
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The stream called `name`.
@@ -432,11 +542,14 @@ impl Store {
                 deleted: false,
             }),
             changed: watch::Sender::new(0),
+            exports: Mutex::new(BTreeMap::new()),
+            activity: self.activity.clone(),
         };
         self.streams
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.clone(), Arc::new(stream));
+        self.changed();
         info!(stream = %name, "stream created");
         Ok(())
     }
@@ -445,6 +558,7 @@ impl Store {
     pub fn update(&self, def: MessageStreamDefinition) -> Result<(), OpError> {
         let s = self.get(&def.name)?;
         s.update(def)?;
+        self.changed();
         info!(stream = %s.name, "stream updated");
         Ok(())
     }
@@ -467,6 +581,7 @@ impl Store {
             st.segments.close();
         }
         s.changed.send_modify(|v| *v += 1);
+        self.changed();
         if let Some(dir) = &s.dir {
             // Rename first so that a crash mid-removal never leaves a half-deleted stream
             // that would come back at start-up.
@@ -488,14 +603,7 @@ impl Store {
 
     /// Applies TTL retention to every stream.
     pub fn expire_all(&self, now_ms: i64) {
-        let streams: Vec<_> = self
-            .streams
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for s in streams {
+        for s in self.streams() {
             s.expire(now_ms);
         }
     }
@@ -515,7 +623,7 @@ impl Store {
     }
 }
 
-fn load_stream(dir: &Path) -> anyhow::Result<Option<Stream>> {
+fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stream>> {
     let def_path = dir.join(DEFINITION_FILE);
     let bytes = match fs::read(&def_path) {
         Ok(b) => b,
@@ -556,6 +664,8 @@ fn load_stream(dir: &Path) -> anyhow::Result<Option<Stream>> {
         }
     }
     let segments = FileSegments::open_recovered(dir, &actions, log.segment_bases())?;
+    let ids: Vec<&str> = def.exports().iter().map(|e| e.identifier).collect();
+    let exports = checkpoints::load(dir, &ids);
     info!(
         stream = %def.name,
         oldest = log.oldest_seq(),
@@ -573,5 +683,7 @@ fn load_stream(dir: &Path) -> anyhow::Result<Option<Stream>> {
             deleted: false,
         }),
         changed: watch::Sender::new(0),
+        exports: Mutex::new(exports),
+        activity: activity.clone(),
     }))
 }

@@ -44,7 +44,8 @@ impl FileSegments {
                     let bytes = fs::read(entry.path())?;
                     scans.push(scan_segment(base, &bytes));
                 }
-                _ if name == super::fsutil::DEFINITION_FILE => {}
+                _ if name == super::fsutil::DEFINITION_FILE
+                    || super::checkpoints::is_checkpoint_file(&name) => {}
                 _ => unknown.push(name),
             }
         }

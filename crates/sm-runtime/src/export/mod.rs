@@ -1,0 +1,534 @@
+//! The export manager: drives `sm-schedule` and `sm-retry` with real time, reads batches from
+//! the streams, sends them to their destinations, and keeps each export's progress (describe)
+//! and checkpoint (restart) up to date.
+//!
+//! One task runs the loop: sync the exports with the stream definitions when they change,
+//! tell the scheduler how far each stream has grown, start every send it orders (each in its
+//! own task, at most the thread-pool size at once), apply each send's report, and sleep until
+//! the scheduler's next deadline, an append, a definition change or a report.
+
+mod http;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sm_model::{ExportKind, MessageStreamDefinition, Persistence};
+use sm_retry::{Backoff, BatchState, RecordOutcome, MAX_BACKOFF_MS};
+use sm_schedule::{Done, ExportKey, ExportSpec, Limits, Scheduler, SendOrder, UNSET_PRIORITY};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::clock;
+use crate::store::checkpoints::ExportProgress;
+use crate::store::{OwnedMessage, ReadOutcome, Store, Stream};
+use http::HttpDestination;
+
+/// Exporter settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportConfig {
+    /// Concurrent sends (`STREAM_MANAGER_EXPORTER_THREAD_POOL_SIZE`).
+    pub max_in_flight: usize,
+    /// Average bandwidth cap in kbit/s (`STREAM_MANAGER_EXPORTER_MAX_BANDWIDTH`).
+    pub max_bandwidth_kbps: Option<u64>,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Timeout of one HTTP request.
+    pub http_timeout: Duration,
+}
+
+/// Largest batch read for one send, in bytes of records.
+const MAX_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What one send achieved.
+#[derive(Debug, Default)]
+pub struct SendResult {
+    /// One outcome per message sent, in order; missing ones failed with `whole_error`.
+    pub outcomes: Vec<RecordOutcome>,
+    /// Why the call (or the rest of it) failed.
+    pub whole_error: String,
+    /// Bytes put on the wire.
+    pub bytes: u64,
+}
+
+/// A destination an export sends to.
+#[derive(Debug)]
+enum Destination {
+    Http(HttpDestination),
+}
+
+impl Destination {
+    async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
+        match self {
+            Self::Http(h) => h.send(stream, messages).await,
+        }
+    }
+}
+
+/// One export's configuration as the manager needs it.
+struct Wanted {
+    identifier: String,
+    spec: ExportSpec,
+    start: u64,
+    /// `None` when this version cannot export to that destination yet.
+    dest: Result<Destination, String>,
+}
+
+struct InFlight {
+    state: BatchState,
+    messages: Arc<Vec<OwnedMessage>>,
+}
+
+struct Entry {
+    stream: Arc<Stream>,
+    stream_name: String,
+    identifier: String,
+    start: u64,
+    persist: bool,
+    dest: Arc<Destination>,
+    progress: ExportProgress,
+    batch: Option<InFlight>,
+    backoff: Backoff,
+}
+
+struct Report {
+    key: ExportKey,
+    sent: Vec<usize>,
+    result: SendResult,
+}
+
+fn random() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client) -> Vec<Wanted> {
+    let Some(e) = &def.export_definition else {
+        return Vec::new();
+    };
+    let spec = |batch: Option<i64>,
+                max: i64,
+                interval: Option<i64>,
+                priority: Option<i64>,
+                disabled: Option<bool>| ExportSpec {
+        batch_size: batch.unwrap_or(max).clamp(1, max) as u64,
+        interval_ms: interval.map(|v| v.max(0) as u64),
+        priority: priority.map_or(UNSET_PRIORITY, |p| p.clamp(1, 10) as u8),
+        disabled: disabled.unwrap_or(false),
+    };
+    let start = |s: Option<i64>| s.unwrap_or(0).max(0) as u64;
+    let unsupported = |kind: ExportKind| {
+        Err(format!(
+            "export to {} is not supported by this version yet; messages are kept until it is",
+            kind.wire_key()
+        ))
+    };
+    let mut out = Vec::new();
+    for c in &e.http {
+        out.push(Wanted {
+            identifier: c.identifier.clone(),
+            spec: spec(
+                c.batch_size,
+                500,
+                c.batch_interval_millis,
+                c.priority,
+                c.disabled,
+            ),
+            start: start(c.start_sequence_number),
+            dest: Ok(Destination::Http(HttpDestination::new(
+                client.clone(),
+                &c.uri,
+                c.export_format,
+            ))),
+        });
+    }
+    for c in &e.kinesis {
+        out.push(Wanted {
+            identifier: c.identifier.clone(),
+            spec: spec(
+                c.batch_size,
+                500,
+                c.batch_interval_millis,
+                c.priority,
+                c.disabled,
+            ),
+            start: start(c.start_sequence_number),
+            dest: unsupported(ExportKind::Kinesis),
+        });
+    }
+    for c in &e.iot_analytics {
+        out.push(Wanted {
+            identifier: c.identifier.clone(),
+            spec: spec(
+                c.batch_size,
+                100,
+                c.batch_interval_millis,
+                c.priority,
+                c.disabled,
+            ),
+            start: start(c.start_sequence_number),
+            dest: unsupported(ExportKind::IoTAnalytics),
+        });
+    }
+    for c in &e.iot_sitewise {
+        out.push(Wanted {
+            identifier: c.identifier.clone(),
+            spec: spec(
+                c.batch_size,
+                10,
+                c.batch_interval_millis,
+                c.priority,
+                c.disabled,
+            ),
+            start: start(c.start_sequence_number),
+            dest: unsupported(ExportKind::IoTSiteWise),
+        });
+    }
+    for c in &e.s3_task_executor {
+        out.push(Wanted {
+            identifier: c.identifier.clone(),
+            spec: spec(Some(1), 1, None, c.priority, c.disabled),
+            start: 0,
+            dest: unsupported(ExportKind::S3TaskExecutor),
+        });
+    }
+    out
+}
+
+/// The export manager.
+pub struct Manager {
+    store: Arc<Store>,
+    config: ExportConfig,
+    client: reqwest::Client,
+    sched: Scheduler,
+    entries: HashMap<ExportKey, Entry>,
+    by_name: BTreeMap<(String, String), ExportKey>,
+    next_key: ExportKey,
+    generation: u64,
+    tx: mpsc::UnboundedSender<Report>,
+    rx: mpsc::UnboundedReceiver<Report>,
+}
+
+impl Manager {
+    /// A manager over the store's streams.
+    pub fn new(store: Arc<Store>, config: ExportConfig) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let limits = Limits {
+            max_in_flight: config.max_in_flight.max(1),
+            bandwidth_bytes_per_sec: config
+                .max_bandwidth_kbps
+                .map(|k| k.saturating_mul(1000) / 8),
+        };
+        Ok(Self {
+            store,
+            config,
+            client: http::client(config.http_timeout)?,
+            sched: Scheduler::new(limits, clock::now_ms()),
+            entries: HashMap::new(),
+            by_name: BTreeMap::new(),
+            next_key: 1,
+            generation: 0,
+            tx,
+            rx,
+        })
+    }
+
+    /// Runs until the task is aborted.
+    pub async fn run(mut self) {
+        let activity = self.store.activity().clone();
+        loop {
+            let now = clock::now_ms();
+            let generation = self.store.generation();
+            if generation != self.generation {
+                self.generation = generation;
+                self.sync();
+            }
+            self.refresh(now);
+            while let Some(order) = self.sched.poll_send(now) {
+                self.dispatch(order, now);
+            }
+            let wait = self.sched.poll_timeout(now).map(|t| {
+                Duration::from_millis(t.saturating_sub(now).clamp(1, MAX_BACKOFF_MS as i64) as u64)
+            });
+            tokio::select! {
+                () = activity.notified() => {}
+                Some(r) = self.rx.recv() => self.on_report(r),
+                () = sleep_or_forever(wait) => {}
+            }
+            // Apply every report already waiting before looking again.
+            while let Ok(r) = self.rx.try_recv() {
+                self.on_report(r);
+            }
+        }
+    }
+
+    /// Makes the set of exports match the stream definitions.
+    fn sync(&mut self) {
+        let mut seen = Vec::new();
+        for stream in self.store.streams() {
+            let Some(def) = stream.definition() else {
+                continue;
+            };
+            let persist = def.persistence != Some(Persistence::Memory);
+            for w in wanted(&def, &self.client) {
+                let name = (def.name.clone(), w.identifier.clone());
+                seen.push(name.clone());
+                let existing = self.by_name.get(&name).copied().filter(|k| {
+                    self.entries
+                        .get(k)
+                        .is_some_and(|e| Arc::ptr_eq(&e.stream, &stream))
+                });
+                let dest = match w.dest {
+                    Ok(d) => d,
+                    Err(msg) => {
+                        // Not exportable yet: visible in describe, never scheduled.
+                        if let Some(k) = existing {
+                            self.drop_entry(k, false);
+                        }
+                        let mut p = stream
+                            .export_progress(&w.identifier)
+                            .unwrap_or_else(|| ExportProgress::new(&w.identifier, w.start));
+                        if p.error_message.as_deref() != Some(msg.as_str()) {
+                            warn!(stream = %def.name, export = %w.identifier, "{msg}");
+                            p.error_message = Some(msg);
+                            let _ = stream.set_export_progress(p, false);
+                        }
+                        continue;
+                    }
+                };
+                match existing {
+                    Some(k) => {
+                        let e = self.entries.get_mut(&k).expect("checked above");
+                        e.dest = Arc::new(dest);
+                        self.sched.upsert(k, w.spec, e.progress.cursor);
+                        if w.start != e.start {
+                            info!(stream = %e.stream_name, export = %e.identifier, from = w.start, "startSequenceNumber changed; the export restarts there");
+                            e.start = w.start;
+                            e.progress.cursor = w.start;
+                            e.progress.start_sequence_number = w.start;
+                            e.batch = None;
+                            self.sched.set_cursor(k, w.start);
+                            save(e);
+                        }
+                    }
+                    None => {
+                        let progress = stream
+                            .export_progress(&w.identifier)
+                            .filter(|p| p.start_sequence_number == w.start)
+                            .unwrap_or_else(|| ExportProgress::new(&w.identifier, w.start));
+                        let key = self.next_key;
+                        self.next_key += 1;
+                        self.sched.upsert(key, w.spec, progress.cursor);
+                        debug!(stream = %def.name, export = %w.identifier, cursor = progress.cursor, "export started");
+                        let entry = Entry {
+                            stream: stream.clone(),
+                            stream_name: def.name.clone(),
+                            identifier: w.identifier.clone(),
+                            start: w.start,
+                            persist,
+                            dest: Arc::new(dest),
+                            progress,
+                            batch: None,
+                            backoff: Backoff::new(
+                                self.config.retry_base.as_millis() as u64,
+                                MAX_BACKOFF_MS,
+                            ),
+                        };
+                        let _ = entry
+                            .stream
+                            .set_export_progress(entry.progress.clone(), false);
+                        self.entries.insert(key, entry);
+                        self.by_name.insert(name, key);
+                    }
+                }
+            }
+        }
+        let gone: Vec<ExportKey> = self
+            .by_name
+            .iter()
+            .filter(|(n, _)| !seen.contains(n))
+            .map(|(_, k)| *k)
+            .collect();
+        for k in gone {
+            self.drop_entry(k, true);
+        }
+    }
+
+    fn drop_entry(&mut self, key: ExportKey, forget_progress: bool) {
+        self.sched.remove(key);
+        if let Some(e) = self.entries.remove(&key) {
+            self.by_name
+                .remove(&(e.stream_name.clone(), e.identifier.clone()));
+            if forget_progress {
+                info!(stream = %e.stream_name, export = %e.identifier, "export removed");
+                if let Err(err) = e.stream.remove_export_progress(&e.identifier) {
+                    warn!(stream = %e.stream_name, export = %e.identifier, "could not delete the checkpoint: {err}");
+                }
+            }
+        }
+    }
+
+    /// Tells the scheduler how far each stream has grown.
+    fn refresh(&mut self, now: i64) {
+        for (&k, e) in &self.entries {
+            if let Some((next, _oldest)) = e.stream.bounds() {
+                self.sched
+                    .handle_stream(k, next, |seq| e.stream.ingest_time_at(seq), now);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, order: SendOrder, now: i64) {
+        let Some(e) = self.entries.get_mut(&order.key) else {
+            self.sched.handle_done(
+                order.key,
+                Done::Progress {
+                    cursor: order.from_seq,
+                    bytes: 0,
+                },
+                now,
+            );
+            return;
+        };
+        if e.batch.is_none() {
+            match e.stream.try_read(
+                order.from_seq,
+                1,
+                order.max_messages,
+                MAX_BATCH_BYTES,
+                MAX_BATCH_BYTES,
+            ) {
+                Ok(ReadOutcome::Messages(m)) if !m.is_empty() => {
+                    let first = m[0].seq as u64;
+                    if first > order.from_seq {
+                        let lost = first - order.from_seq;
+                        warn!(stream = %e.stream_name, export = %e.identifier, from = order.from_seq, to = first - 1, "{lost} messages were removed by retention before they were exported; skipping them");
+                        e.progress.skipped_messages += lost;
+                        e.progress.cursor = first;
+                    }
+                    let state =
+                        BatchState::new(m.iter().map(|x| (x.seq as u64, x.payload.len() as u64)));
+                    e.batch = Some(InFlight {
+                        state,
+                        messages: Arc::new(m),
+                    });
+                }
+                Ok(_) => {
+                    self.sched.handle_done(
+                        order.key,
+                        Done::Progress {
+                            cursor: order.from_seq,
+                            bytes: 0,
+                        },
+                        now,
+                    );
+                    return;
+                }
+                Err(err) => {
+                    warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {}", err.message);
+                    e.progress.error_message = Some(err.message);
+                    e.progress.last_export_time = now;
+                    let delay = e.backoff.next_delay_ms(random());
+                    self.sched.handle_done(
+                        order.key,
+                        Done::Retry {
+                            cursor: e.progress.cursor,
+                            bytes: 0,
+                            delay_ms: delay,
+                        },
+                        now,
+                    );
+                    return;
+                }
+            }
+        }
+        let batch = e.batch.as_ref().expect("set above");
+        let sent = batch.state.to_send();
+        let messages = batch.messages.clone();
+        let dest = e.dest.clone();
+        let stream = e.stream_name.clone();
+        let tx = self.tx.clone();
+        let key = order.key;
+        tokio::spawn(async move {
+            let refs: Vec<&OwnedMessage> = sent.iter().map(|&i| &messages[i]).collect();
+            let result = dest.send(&stream, &refs).await;
+            let _ = tx.send(Report { key, sent, result });
+        });
+    }
+
+    fn on_report(&mut self, r: Report) {
+        let now = clock::now_ms();
+        let Some(e) = self.entries.get_mut(&r.key) else {
+            return;
+        };
+        let Some(batch) = e.batch.as_mut() else {
+            self.sched.handle_done(
+                r.key,
+                Done::Progress {
+                    cursor: e.progress.cursor,
+                    bytes: r.result.bytes,
+                },
+                now,
+            );
+            return;
+        };
+        let s = batch
+            .state
+            .settle(&r.sent, &r.result.outcomes, &r.result.whole_error);
+        let done = batch.state.is_done();
+        let p = &mut e.progress;
+        p.last_export_time = now;
+        if let Some(c) = s.checkpoint {
+            p.cursor = p.cursor.max(c);
+        }
+        p.exported_messages += s.delivered;
+        p.exported_bytes += s.delivered_bytes;
+        p.skipped_messages += s.skipped.len() as u64;
+        for (seq, err) in &s.skipped {
+            warn!(stream = %e.stream_name, export = %e.identifier, seq, "message skipped (not retryable): {err}");
+        }
+        let done_msg = match &s.retry_error {
+            Some(err) => {
+                let delay = e.backoff.next_delay_ms(random());
+                warn!(stream = %e.stream_name, export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {err}");
+                p.error_message = Some(err.clone());
+                Done::Retry {
+                    cursor: p.cursor,
+                    bytes: r.result.bytes,
+                    delay_ms: delay,
+                }
+            }
+            None => {
+                p.error_message = s.skipped.last().map(|(_, e)| e.clone());
+                e.backoff.reset();
+                Done::Progress {
+                    cursor: p.cursor,
+                    bytes: r.result.bytes,
+                }
+            }
+        };
+        if done {
+            e.batch = None;
+        }
+        save(e);
+        self.sched.handle_done(r.key, done_msg, now);
+    }
+}
+
+/// Publishes an entry's progress to its stream and, for File streams, to its checkpoint.
+fn save(e: &Entry) {
+    let result =
+        tokio::task::block_in_place(|| e.stream.set_export_progress(e.progress.clone(), e.persist));
+    if let Err(err) = result {
+        warn!(stream = %e.stream_name, export = %e.identifier, "could not save the export checkpoint: {err}");
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
