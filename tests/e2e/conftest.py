@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from httpsink import SINKS_KEY, http_sink  # noqa: F401  (fixture for the HTTP export tests)
 from rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -373,3 +374,6 @@ def pytest_runtest_makereport(item, call):
             header = "stream-manager output [%s] (starts=%d, running=%s, exit code=%s)" % (
                 d.label, d.starts, d.alive(), rc)
             rep.sections.append((header, d.log_tail()))
+        sink = item.stash.get(SINKS_KEY, None)
+        if sink is not None:
+            rep.sections.append(("http sink", sink.summary()))

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock;
 use crate::store::checkpoints::ExportProgress;
-use crate::store::{OwnedMessage, ReadOutcome, Store, Stream};
+use crate::store::{OwnedMessage, Persist, ReadOutcome, Store, Stream};
 use http::HttpDestination;
 
 /// Exporter settings.
@@ -90,7 +90,12 @@ struct Entry {
     progress: ExportProgress,
     batch: Option<InFlight>,
     backoff: Backoff,
+    /// When the checkpoint was last saved durably (ms).
+    durable_at: i64,
 }
+
+/// Longest a checkpoint stays only crash-safe (not power-loss-safe) while an export is busy.
+const DURABLE_EVERY_MS: i64 = 1000;
 
 struct Report {
     key: ExportKey,
@@ -293,7 +298,7 @@ impl Manager {
                         if p.error_message.as_deref() != Some(msg.as_str()) {
                             warn!(stream = %def.name, export = %w.identifier, "{msg}");
                             p.error_message = Some(msg);
-                            let _ = stream.set_export_progress(p, false);
+                            let _ = stream.set_export_progress(p, Persist::No);
                         }
                         continue;
                     }
@@ -310,7 +315,7 @@ impl Manager {
                             e.progress.start_sequence_number = w.start;
                             e.batch = None;
                             self.sched.set_cursor(k, w.start);
-                            save(e);
+                            save(e, clock::now_ms(), true);
                         }
                     }
                     None => {
@@ -335,10 +340,11 @@ impl Manager {
                                 self.config.retry_base.as_millis() as u64,
                                 MAX_BACKOFF_MS,
                             ),
+                            durable_at: 0,
                         };
                         let _ = entry
                             .stream
-                            .set_export_progress(entry.progress.clone(), false);
+                            .set_export_progress(entry.progress.clone(), Persist::No);
                         self.entries.insert(key, entry);
                         self.by_name.insert(name, key);
                     }
@@ -512,15 +518,30 @@ impl Manager {
         if done {
             e.batch = None;
         }
-        save(e);
+        // Durable when the export has caught up (or at least every second while it is busy);
+        // in between, a crash-safe replace keeps the hot path free of fsyncs.
+        let caught_up = e
+            .stream
+            .bounds()
+            .is_none_or(|(next, _)| e.progress.cursor >= next);
+        save(e, now, caught_up);
         self.sched.handle_done(r.key, done_msg, now);
     }
 }
 
-/// Publishes an entry's progress to its stream and, for File streams, to its checkpoint.
-fn save(e: &Entry) {
+/// Publishes an entry's progress to its stream and, for File streams, to its checkpoint:
+/// durably when asked or when the last durable save is older than [`DURABLE_EVERY_MS`].
+fn save(e: &mut Entry, now: i64, durable: bool) {
+    let persist = if !e.persist {
+        Persist::No
+    } else if durable || now - e.durable_at >= DURABLE_EVERY_MS {
+        e.durable_at = now;
+        Persist::Durable
+    } else {
+        Persist::Fast
+    };
     let result =
-        tokio::task::block_in_place(|| e.stream.set_export_progress(e.progress.clone(), e.persist));
+        tokio::task::block_in_place(|| e.stream.set_export_progress(e.progress.clone(), persist));
     if let Err(err) = result {
         warn!(stream = %e.stream_name, export = %e.identifier, "could not save the export checkpoint: {err}");
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::fsutil::{fnv1a, write_atomic};
+use super::fsutil::{fnv1a, replace};
 
 /// Prefix of checkpoint file names.
 pub const CHECKPOINT_PREFIX: &str = "export-";
@@ -73,14 +73,14 @@ pub fn is_checkpoint_file(name: &str) -> bool {
     name.starts_with(CHECKPOINT_PREFIX) && (name.ends_with(".json") || name.ends_with(".tmp"))
 }
 
-/// Writes the checkpoint atomically.
-pub fn save(dir: &Path, p: &ExportProgress) -> io::Result<()> {
+/// Writes the checkpoint atomically; `durable` adds the fsyncs (see [`replace`]).
+pub fn save(dir: &Path, p: &ExportProgress, durable: bool) -> io::Result<()> {
     let file = CheckpointFile {
         format_version: 1,
         progress: p.clone(),
     };
     let json = serde_json::to_vec(&file).map_err(io::Error::other)?;
-    write_atomic(&path(dir, &p.identifier), &json)
+    replace(&path(dir, &p.identifier), &json, durable)
 }
 
 /// Removes a checkpoint (the export was removed).
@@ -138,8 +138,8 @@ mod tests {
         let mut p = ExportProgress::new("a b", 3);
         p.cursor = 42;
         p.error_message = Some("boom".into());
-        save(dir.path(), &p).unwrap();
-        save(dir.path(), &ExportProgress::new("gone", 0)).unwrap();
+        save(dir.path(), &p, true).unwrap();
+        save(dir.path(), &ExportProgress::new("gone", 0), false).unwrap();
         fs::write(dir.path().join("export-0000000000000000.json.tmp"), b"{").unwrap();
         let loaded = load(dir.path(), &["a b"]);
         assert_eq!(loaded.get("a b"), Some(&p));

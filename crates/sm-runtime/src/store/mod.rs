@@ -107,6 +107,17 @@ pub struct Stream {
     activity: Arc<Notify>,
 }
 
+/// How an export checkpoint is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Only in memory (Memory streams, or progress that is not a checkpoint).
+    No,
+    /// Atomic replace without fsync: survives a process crash.
+    Fast,
+    /// Atomic replace with fsync: survives a power loss too.
+    Durable,
+}
+
 /// One message read back, owning its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedMessage {
@@ -314,15 +325,18 @@ impl Stream {
             .cloned()
     }
 
-    /// Records an export's progress, and persists it as a checkpoint for File streams.
-    pub fn set_export_progress(&self, p: ExportProgress, persist: bool) -> io::Result<()> {
+    /// Records an export's progress, and persists it as a checkpoint for File streams
+    /// (`Persist::Fast` survives a process crash, `Persist::Durable` also a power loss).
+    pub fn set_export_progress(&self, p: ExportProgress, persist: Persist) -> io::Result<()> {
         let dir = self.dir.clone();
         self.exports
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(p.identifier.clone(), p.clone());
         match (&dir, persist) {
-            (Some(dir), true) if !self.lock().deleted => checkpoints::save(dir, &p),
+            (Some(dir), Persist::Fast | Persist::Durable) if !self.lock().deleted => {
+                checkpoints::save(dir, &p, persist == Persist::Durable)
+            }
             _ => Ok(()),
         }
     }
