@@ -8,6 +8,7 @@ message (sequence numbers and payload bytes), and describe is checked against it
 
 import random
 import signal
+import socket
 import time
 
 import pytest
@@ -398,6 +399,60 @@ def test_non_retryable_status_skips_and_healthy_export_delivers(daemon_factory, 
     g = statuses(c, name)["good"]
     assert g.exported_messages_count == n and g.error_message is None, fmt_status(g)
     assert raw["good"].get("skippedMessagesCount", 0) == 0, raw["good"]
+
+
+def test_retryable_failures_are_reported_then_recovered(daemon_factory, http_sink):
+    """429, 408, a timeout and a refused connection are retried, never skipped; describe shows
+    the error meanwhile, and once the endpoint heals everything arrives once and the error clears."""
+    n = 30
+    name = "flaky"
+    sink = http_sink
+    sink.configure("/e429", status=429)
+    sink.configure("/e408", status=408)
+    sink.configure("/stall", stall_rate=1.0, stall_seconds=3.0)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    d = start_daemon(daemon_factory)
+    c = d.client()
+    payloads = make_payloads(n, seed=23, max_len=60)
+    c.create_message_stream(stream_def(name, [
+        http("e429", sink.url("/e429"), JSON, batch_size=10),
+        http("e408", sink.url("/e408"), RAW, batch_size=10),
+        http("stall", sink.url("/stall"), JSON, batch_size=10),
+        http("refused", "http://127.0.0.1:%d/nobody" % closed_port, JSON, batch_size=10),
+    ]))
+    append_all(c, name, payloads)
+    ctx = lambda: context(c, name, sink)  # noqa: E731
+    expect = {"e429": "429", "e408": "408", "stall": "timed out", "refused": None}
+    wait_until(lambda: sink.counts("/e429").get(429, 0) >= 2 and sink.counts("/e408").get(408, 0) >= 2
+               and sink.counts("/stall").get("stall", 0) >= 2, 15, "two failed attempts on every path", ctx)
+    got = statuses(c, name)
+    raw = raw_statuses(d, name)
+    for ident, needle in expect.items():
+        st = got[ident]
+        assert st.error_message, "no error reported for %s: %s" % (ident, fmt_status(st))
+        if needle:
+            assert needle in st.error_message, fmt_status(st)
+        assert st.last_exported_sequence_number == -1 and st.exported_messages_count == 0, fmt_status(st)
+        assert st.last_export_time > 0, fmt_status(st)
+        assert raw[ident].get("skippedMessagesCount", 0) == 0, "a retryable failure skipped messages: %r" % raw[ident]
+    # the same first message is what every attempt carried
+    assert set(sink.rejected("/e429")) <= set(range(10)), sink.rejected("/e429")
+    assert {b for b in sink.rejected("/e408")} == {payloads[0]}, "RAW retries must resend message 0 first"
+
+    for p in ("/e429", "/e408", "/stall"):
+        sink.heal(p)
+    wait_until(lambda: all(statuses(c, name)[i].last_exported_sequence_number == n - 1
+                           for i in ("e429", "e408", "stall")), 20, "the healed exports to finish", ctx)
+    assert_json_exact(sink, "/e429", name, payloads)
+    assert_json_exact(sink, "/stall", name, payloads)
+    assert sink.bodies("/e408") == payloads, ctx()
+    for ident in ("e429", "e408", "stall"):
+        st = statuses(c, name)[ident]
+        assert st.error_message is None and st.exported_messages_count == n, fmt_status(st)
+    st = statuses(c, name)["refused"]
+    assert st.last_exported_sequence_number == -1 and st.error_message, fmt_status(st)
 
 
 def test_live_updates_add_disable_enable_restart_remove(daemon_factory, http_sink):

@@ -1,0 +1,206 @@
+//! Kinesis Data Streams `PutRecords` (JSON 1.1, target `Kinesis_20131202.PutRecords`).
+
+use base64::Engine;
+use serde::Serialize;
+use sm_retry::RecordOutcome;
+
+use crate::endpoint::{host_of, Endpoint};
+use crate::error::whole_call;
+use crate::CallOutcome;
+
+/// Records per `PutRecords` call.
+pub const MAX_RECORDS: usize = 500;
+
+/// Size limits of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest record: data plus partition key.
+    pub max_record_bytes: u64,
+    /// Largest request: all data plus partition keys.
+    pub max_request_bytes: u64,
+}
+
+/// The limits every stream has: 1 MiB per record, 5 MiB per request. (Streams configured for
+/// records up to 10 MiB accept more; see the daemon's configuration.)
+pub const DEFAULT_LIMITS: Limits = Limits {
+    max_record_bytes: 1024 * 1024,
+    max_request_bytes: 5 * 1024 * 1024,
+};
+
+/// Bytes a record counts toward the limits.
+pub fn record_size(data_len: usize, partition_key_len: usize) -> u64 {
+    (data_len + partition_key_len) as u64
+}
+
+/// How many of the leading records (by size) fit in one request: at least one, at most
+/// [`MAX_RECORDS`]. Callers skip records larger than `max_record_bytes` before.
+pub fn fit(sizes: &[u64], limits: Limits) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    for &s in sizes.iter().take(MAX_RECORDS) {
+        if n > 0 && total + s > limits.max_request_bytes {
+            break;
+        }
+        total += s;
+        n += 1;
+    }
+    n
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(rename = "Data")]
+    data: String,
+    #[serde(rename = "PartitionKey")]
+    partition_key: &'a str,
+}
+
+#[derive(Serialize)]
+struct PutRecords<'a> {
+    #[serde(rename = "StreamName", skip_serializing_if = "Option::is_none")]
+    stream_name: Option<&'a str>,
+    #[serde(rename = "StreamARN", skip_serializing_if = "Option::is_none")]
+    stream_arn: Option<&'a str>,
+    #[serde(rename = "Records")]
+    records: Vec<Record<'a>>,
+}
+
+/// Builds the request for `records` (partition key, data) to `stream` (a name or an ARN).
+pub fn put_records(
+    endpoint: &Endpoint,
+    stream: &str,
+    records: &[(&str, &[u8])],
+) -> http::Request<Vec<u8>> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let is_arn = stream.starts_with("arn:");
+    let body = PutRecords {
+        stream_name: (!is_arn).then_some(stream),
+        stream_arn: is_arn.then_some(stream),
+        records: records
+            .iter()
+            .map(|(pk, data)| Record {
+                data: b64.encode(data),
+                partition_key: pk,
+            })
+            .collect(),
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    http::Request::post(format!("{}/", endpoint.url))
+        .header("host", host_of(&endpoint.url))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "Kinesis_20131202.PutRecords")
+        .body(body)
+        .unwrap_or_default()
+}
+
+/// Parses the answer to a `PutRecords` call of `sent` records.
+pub fn parse_put_records(
+    status: u16,
+    error_type: Option<&str>,
+    body: &[u8],
+    sent: usize,
+) -> CallOutcome {
+    if !(200..300).contains(&status) {
+        return whole_call(status, error_type, body);
+    }
+    let malformed = |why: &str| {
+        CallOutcome::Retry(crate::AwsError {
+            status,
+            code: "MalformedResponse".into(),
+            message: format!("PutRecords answer {why}"),
+        })
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return malformed("is not JSON");
+    };
+    let Some(records) = v.get("Records").and_then(|r| r.as_array()) else {
+        return malformed("has no Records");
+    };
+    if records.len() != sent {
+        return malformed(&format!("has {} records for {sent} sent", records.len()));
+    }
+    CallOutcome::Records(
+        records
+            .iter()
+            .map(|r| match r.get("ErrorCode").and_then(|c| c.as_str()) {
+                // Per-record errors are throughput, internal or KMS failures: all may pass
+                // later, and none says the record itself is invalid.
+                Some(code) => RecordOutcome::Retry(format!(
+                    "{code}: {}",
+                    r.get("ErrorMessage").and_then(|m| m.as_str()).unwrap_or("")
+                )),
+                None => RecordOutcome::Delivered,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Endpoints;
+    use crate::Service;
+
+    #[test]
+    fn request_shape() {
+        let ep = Endpoints::default().resolve(Service::Kinesis, "eu-west-1");
+        let req = put_records(&ep, "s", &[("pk1", b"hello"), ("pk2", b"\x00\xff")]);
+        assert_eq!(req.uri(), "https://kinesis.eu-west-1.amazonaws.com/");
+        assert_eq!(req.headers()["x-amz-target"], "Kinesis_20131202.PutRecords");
+        assert_eq!(req.headers()["host"], "kinesis.eu-west-1.amazonaws.com");
+        let v: serde_json::Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(v["StreamName"], "s");
+        assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
+        assert_eq!(v["Records"][1]["Data"], "AP8=");
+        assert_eq!(v["Records"][1]["PartitionKey"], "pk2");
+        let arn = put_records(&ep, "arn:aws:kinesis:eu-west-1:1:stream/s", &[("k", b"x")]);
+        let v: serde_json::Value = serde_json::from_slice(arn.body()).unwrap();
+        assert!(v.get("StreamName").is_none());
+        assert_eq!(v["StreamARN"], "arn:aws:kinesis:eu-west-1:1:stream/s");
+    }
+
+    #[test]
+    fn partial_failure_and_errors() {
+        let body = br#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"s"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"slow down"}]}"#;
+        assert_eq!(
+            parse_put_records(200, None, body, 2),
+            CallOutcome::Records(vec![
+                RecordOutcome::Delivered,
+                RecordOutcome::Retry("ProvisionedThroughputExceededException: slow down".into())
+            ])
+        );
+        assert!(matches!(
+            parse_put_records(200, None, body, 3),
+            CallOutcome::Retry(_)
+        ));
+        assert!(matches!(
+            parse_put_records(400, None, br#"{"__type":"ResourceNotFoundException","message":"no"}"#, 1),
+            CallOutcome::Fail(e) if e.code == "ResourceNotFoundException"
+        ));
+        assert!(matches!(
+            parse_put_records(
+                400,
+                None,
+                br#"{"__type":"ProvisionedThroughputExceededException"}"#,
+                1
+            ),
+            CallOutcome::Retry(_)
+        ));
+        assert!(matches!(
+            parse_put_records(500, None, b"", 1),
+            CallOutcome::Retry(_)
+        ));
+    }
+
+    #[test]
+    fn fitting_by_size_and_count() {
+        let l = Limits {
+            max_record_bytes: 10,
+            max_request_bytes: 25,
+        };
+        assert_eq!(fit(&[10, 10, 10], l), 2);
+        assert_eq!(fit(&[30], l), 1);
+        assert_eq!(fit(&[1; 600], DEFAULT_LIMITS), 500);
+        assert_eq!(fit(&[], l), 0);
+    }
+}
