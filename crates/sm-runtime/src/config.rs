@@ -61,6 +61,39 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=300_000))]
     pub exporter_retry_base_ms: u64,
 
+    /// AWS region of the exports (default: AWS_DEFAULT_REGION, then the config file's profile).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// Endpoint of every AWS service (tests, VPC endpoints, FIPS).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Endpoint of Kinesis Data Streams.
+    #[arg(long, env = "AWS_ENDPOINT_URL_KINESIS")]
+    pub endpoint_url_kinesis: Option<String>,
+
+    /// Endpoint of IoT SiteWise (data plane).
+    #[arg(long, env = "AWS_ENDPOINT_URL_IOTSITEWISE")]
+    pub endpoint_url_iotsitewise: Option<String>,
+
+    /// Endpoint of IoT Analytics.
+    #[arg(long, env = "AWS_ENDPOINT_URL_IOTANALYTICS")]
+    pub endpoint_url_iotanalytics: Option<String>,
+
+    /// Endpoint of S3 (path-style addressing is used when it is set).
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub endpoint_url_s3: Option<String>,
+
+    /// Extra CA certificates (PEM) to trust for AWS calls; Greengrass sets GG_ROOT_CA_PATH.
+    #[arg(long, env = "GG_ROOT_CA_PATH")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Largest Kinesis record (data + partition key) in bytes: 1 MiB, or up to 10 MiB for
+    /// streams configured for large records.
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_KINESIS_MAX_RECORD_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=10 * 1024 * 1024))]
+    pub kinesis_max_record_bytes: u64,
+
     /// Timeout of one HTTP export request, in ms.
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_HTTP_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub exporter_http_timeout_ms: u64,
@@ -85,6 +118,8 @@ pub struct Config {
     pub log_filter: String,
     /// Exporter settings.
     pub export: crate::export::ExportConfig,
+    /// AWS settings.
+    pub aws: crate::aws::AwsSettings,
 }
 
 /// Maps a Greengrass `LOG_LEVEL` to a tracing filter level.
@@ -143,6 +178,38 @@ impl Config {
             max_frame_bytes: args.max_frame_bytes.clamp(64, sm_wire::PROTOCOL_MAX_FRAME),
             port_file: args.port_file,
             log_filter: log_filter(&args.log_level)?.to_owned(),
+            aws: crate::aws::AwsSettings {
+                region: args.aws_region.clone().or_else(|| {
+                    std::env::var("AWS_DEFAULT_REGION")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                }),
+                endpoints: sm_aws::Endpoints {
+                    all: args.endpoint_url.clone(),
+                    per_service: [
+                        (sm_aws::Service::Kinesis, &args.endpoint_url_kinesis),
+                        (sm_aws::Service::IotSiteWise, &args.endpoint_url_iotsitewise),
+                        (
+                            sm_aws::Service::IotAnalytics,
+                            &args.endpoint_url_iotanalytics,
+                        ),
+                        (sm_aws::Service::S3, &args.endpoint_url_s3),
+                    ]
+                    .into_iter()
+                    .filter_map(|(s, u)| u.clone().map(|u| (s, u)))
+                    .collect(),
+                },
+                ca_bundle: args.ca_bundle.clone(),
+                kinesis_limits: Some(sm_aws::kinesis::Limits {
+                    max_record_bytes: args.kinesis_max_record_bytes,
+                    max_request_bytes: if args.kinesis_max_record_bytes > 1024 * 1024 {
+                        10 * 1024 * 1024
+                    } else {
+                        5 * 1024 * 1024
+                    },
+                }),
+                timeout: std::time::Duration::from_millis(args.exporter_http_timeout_ms),
+            },
             export: crate::export::ExportConfig {
                 max_in_flight: usize::from(args.exporter_thread_pool_size),
                 max_bandwidth_kbps: args.exporter_max_bandwidth,

@@ -12,6 +12,7 @@
 //! (recovering every File stream), start the export manager, bind, serve until SIGTERM or
 //! Ctrl-C, then fsync and exit.
 
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod export;
@@ -97,7 +98,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write port file {}", p.display()))?;
     }
     let store = Arc::new(store);
-    let exporter = tokio::spawn(export::Manager::new(store.clone(), config.export)?.run());
+    let exporter =
+        tokio::spawn(export::Manager::new(store.clone(), config.export, config.aws.clone())?.run());
     let shared = Arc::new(Shared::new(
         store,
         config.auth_tokens.clone(),

@@ -7,6 +7,7 @@
 //! own task, at most the thread-pool size at once), apply each send's report, and sleep until
 //! the scheduler's next deadline, an append, a definition change or a report.
 
+mod aws_dest;
 mod http;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,9 +21,11 @@ use sm_schedule::{Done, ExportKey, ExportSpec, Limits, Scheduler, SendOrder, UNS
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::aws::Aws;
 use crate::clock;
 use crate::store::checkpoints::ExportProgress;
 use crate::store::{OwnedMessage, Persist, ReadOutcome, Store, Stream};
+use aws_dest::{IotAnalyticsDestination, KinesisDestination};
 use http::HttpDestination;
 
 /// Exporter settings.
@@ -50,18 +53,23 @@ pub struct SendResult {
     pub whole_error: String,
     /// Bytes put on the wire.
     pub bytes: u64,
+    /// The failure needs a change outside (configuration, permissions): retry slowly.
+    pub slow: bool,
 }
 
 /// A destination an export sends to.
-#[derive(Debug)]
 enum Destination {
     Http(HttpDestination),
+    Kinesis(KinesisDestination),
+    IotAnalytics(IotAnalyticsDestination),
 }
 
 impl Destination {
     async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
         match self {
             Self::Http(h) => h.send(stream, messages).await,
+            Self::Kinesis(k) => k.send(messages).await,
+            Self::IotAnalytics(i) => i.send(stream, messages).await,
         }
     }
 }
@@ -109,7 +117,7 @@ fn random() -> u64 {
         .finish()
 }
 
-fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client) -> Vec<Wanted> {
+fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws>) -> Vec<Wanted> {
     let Some(e) = &def.export_definition else {
         return Vec::new();
     };
@@ -160,7 +168,10 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client) -> Vec<Wanted
                 c.disabled,
             ),
             start: start(c.start_sequence_number),
-            dest: unsupported(ExportKind::Kinesis),
+            dest: Ok(Destination::Kinesis(KinesisDestination {
+                aws: aws.clone(),
+                stream: c.kinesis_stream_name.clone(),
+            })),
         });
     }
     for c in &e.iot_analytics {
@@ -174,7 +185,11 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client) -> Vec<Wanted
                 c.disabled,
             ),
             start: start(c.start_sequence_number),
-            dest: unsupported(ExportKind::IoTAnalytics),
+            dest: Ok(Destination::IotAnalytics(IotAnalyticsDestination {
+                aws: aws.clone(),
+                channel: c.iot_channel.clone(),
+                prefix: c.iot_msg_id_prefix.clone(),
+            })),
         });
     }
     for c in &e.iot_sitewise {
@@ -207,6 +222,7 @@ pub struct Manager {
     store: Arc<Store>,
     config: ExportConfig,
     client: reqwest::Client,
+    aws: Arc<Aws>,
     sched: Scheduler,
     entries: HashMap<ExportKey, Entry>,
     by_name: BTreeMap<(String, String), ExportKey>,
@@ -218,7 +234,11 @@ pub struct Manager {
 
 impl Manager {
     /// A manager over the store's streams.
-    pub fn new(store: Arc<Store>, config: ExportConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Arc<Store>,
+        config: ExportConfig,
+        aws: crate::aws::AwsSettings,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let limits = Limits {
             max_in_flight: config.max_in_flight.max(1),
@@ -230,6 +250,7 @@ impl Manager {
             store,
             config,
             client: http::client(config.http_timeout)?,
+            aws: Arc::new(Aws::new(aws)?),
             sched: Scheduler::new(limits, clock::now_ms()),
             entries: HashMap::new(),
             by_name: BTreeMap::new(),
@@ -277,7 +298,7 @@ impl Manager {
                 continue;
             };
             let persist = def.persistence != Some(Persistence::Memory);
-            for w in wanted(&def, &self.client) {
+            for w in wanted(&def, &self.client, &self.aws) {
                 let name = (def.name.clone(), w.identifier.clone());
                 seen.push(name.clone());
                 let existing = self.by_name.get(&name).copied().filter(|k| {
@@ -497,7 +518,14 @@ impl Manager {
         }
         let done_msg = match &s.retry_error {
             Some(err) => {
-                let delay = e.backoff.next_delay_ms(random());
+                let mut delay = e.backoff.next_delay_ms(random());
+                if r.result.slow {
+                    // Needs a fix outside: try again rarely (but keep trying).
+                    let slow = (self.config.retry_base.as_millis() as u64)
+                        .saturating_mul(60)
+                        .min(MAX_BACKOFF_MS);
+                    delay = delay.max(slow);
+                }
                 warn!(stream = %e.stream_name, export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {err}");
                 p.error_message = Some(err.clone());
                 Done::Retry {

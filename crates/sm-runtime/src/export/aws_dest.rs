@@ -1,0 +1,212 @@
+//! The AWS destinations: Kinesis Data Streams and IoT Analytics. Each turns the messages to
+//! send into one or more calls built by `sm-aws`, sends them in order through [`Aws::call`],
+//! and maps the answers to one outcome per message.
+
+use std::sync::Arc;
+
+use sm_aws::{iotanalytics, kinesis, CallOutcome, RecordOutcome, Service};
+
+use super::SendResult;
+use crate::aws::Aws;
+use crate::store::fsutil::fnv1a;
+use crate::store::OwnedMessage;
+
+/// Export to one Kinesis data stream.
+pub struct KinesisDestination {
+    /// Shared AWS context.
+    pub aws: Arc<Aws>,
+    /// Stream name or ARN.
+    pub stream: String,
+}
+
+/// Export to one IoT Analytics channel.
+pub struct IotAnalyticsDestination {
+    /// Shared AWS context.
+    pub aws: Arc<Aws>,
+    /// Channel name.
+    pub channel: String,
+    /// `iotMsgIdPrefix`.
+    pub prefix: Option<String>,
+}
+
+/// Fills `r` for a whole-call failure at message `from` onwards.
+fn fail_rest(
+    r: &mut SendResult,
+    outcomes: &mut [Option<RecordOutcome>],
+    from: &[usize],
+    outcome: CallOutcome,
+    service: &str,
+) {
+    let (e, slow) = match outcome {
+        CallOutcome::Retry(e) => (e, false),
+        CallOutcome::Fail(e) => (e, true),
+        CallOutcome::Records(_) => return,
+    };
+    r.whole_error = if slow {
+        format!("{service}: {e} (retrying slowly until the configuration or permissions are fixed)")
+    } else {
+        format!("{service}: {e}")
+    };
+    r.slow = slow;
+    for &i in from {
+        outcomes[i] = Some(RecordOutcome::Retry(r.whole_error.clone()));
+    }
+}
+
+fn finish(r: &mut SendResult, outcomes: Vec<Option<RecordOutcome>>) {
+    r.outcomes = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| RecordOutcome::Retry(r.whole_error.clone())))
+        .collect();
+}
+
+impl KinesisDestination {
+    /// Sends the messages with `PutRecords`, as many calls as the size limits need.
+    pub async fn send(&self, messages: &[&OwnedMessage]) -> SendResult {
+        let mut r = SendResult::default();
+        let limits = self
+            .aws
+            .settings
+            .kinesis_limits
+            .unwrap_or(kinesis::DEFAULT_LIMITS);
+        let region = match self.aws.region() {
+            Ok(region) => region,
+            Err(m) => {
+                r.whole_error = format!("Kinesis: {m}");
+                r.slow = true;
+                return r;
+            }
+        };
+        let endpoint = self
+            .aws
+            .settings
+            .endpoints
+            .resolve(Service::Kinesis, &region);
+        let keys: Vec<String> = messages
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
+        let mut pending = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let size = kinesis::record_size(m.payload.len(), keys[i].len());
+            if size > limits.max_record_bytes {
+                outcomes[i] = Some(RecordOutcome::Skip(format!(
+                    "message of {} bytes exceeds Kinesis's per-record limit of {} bytes (data + partition key)",
+                    m.payload.len(),
+                    limits.max_record_bytes
+                )));
+            } else {
+                pending.push(i);
+            }
+        }
+        let mut at = 0;
+        while at < pending.len() {
+            let sizes: Vec<u64> = pending[at..]
+                .iter()
+                .map(|&i| kinesis::record_size(messages[i].payload.len(), keys[i].len()))
+                .collect();
+            let n = kinesis::fit(&sizes, limits);
+            let chunk = &pending[at..at + n];
+            let records: Vec<(&str, &[u8])> = chunk
+                .iter()
+                .map(|&i| (keys[i].as_str(), messages[i].payload.as_slice()))
+                .collect();
+            r.bytes += sizes[..n].iter().sum::<u64>();
+            let req = kinesis::put_records(&endpoint, &self.stream, &records);
+            let outcome = match self.aws.call(Service::Kinesis, &region, req).await {
+                Ok(a) => kinesis::parse_put_records(a.status, a.error_type.as_deref(), &a.body, n),
+                Err(o) => o,
+            };
+            match outcome {
+                CallOutcome::Records(rec) => {
+                    for (k, o) in rec.into_iter().enumerate() {
+                        outcomes[chunk[k]] = Some(o);
+                    }
+                }
+                other => {
+                    fail_rest(&mut r, &mut outcomes, &pending[at..], other, "Kinesis");
+                    break;
+                }
+            }
+            at += n;
+        }
+        finish(&mut r, outcomes);
+        r
+    }
+}
+
+impl IotAnalyticsDestination {
+    /// Sends the messages with `BatchPutMessage`, 100 per call.
+    pub async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
+        let mut r = SendResult::default();
+        let region = match self.aws.region() {
+            Ok(region) => region,
+            Err(m) => {
+                r.whole_error = format!("IoT Analytics: {m}");
+                r.slow = true;
+                return r;
+            }
+        };
+        let endpoint = self
+            .aws
+            .settings
+            .endpoints
+            .resolve(Service::IotAnalytics, &region);
+        let tag = fnv1a(stream.as_bytes());
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
+        let all: Vec<usize> = (0..messages.len()).collect();
+        for (c, chunk) in all.chunks(iotanalytics::MAX_MESSAGES).enumerate() {
+            let batch: Vec<(String, &[u8])> = chunk
+                .iter()
+                .map(|&i| {
+                    let m = messages[i];
+                    (
+                        iotanalytics::message_id(self.prefix.as_deref(), tag, m.seq as u64),
+                        m.payload.as_slice(),
+                    )
+                })
+                .collect();
+            r.bytes += batch.iter().map(|(_, p)| p.len() as u64).sum::<u64>();
+            let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+            let req = iotanalytics::batch_put_message(&endpoint, &self.channel, &batch);
+            let outcome = match self.aws.call(Service::IotAnalytics, &region, req).await {
+                Ok(a) => iotanalytics::parse_batch_put_message(
+                    a.status,
+                    a.error_type.as_deref(),
+                    &a.body,
+                    &ids,
+                ),
+                Err(o) => o,
+            };
+            match outcome {
+                CallOutcome::Records(rec) => {
+                    for (k, o) in rec.into_iter().enumerate() {
+                        outcomes[chunk[k]] = Some(o);
+                    }
+                }
+                other => {
+                    let retired = !endpoint.overridden;
+                    fail_rest(
+                        &mut r,
+                        &mut outcomes,
+                        &all[c * iotanalytics::MAX_MESSAGES..],
+                        other,
+                        "IoT Analytics",
+                    );
+                    if retired {
+                        // The real service is gone: say so, and do not hammer it.
+                        r.whole_error = format!(
+                            "{} — note: AWS IoT Analytics was retired on 2025-12-15; remove this export, or point AWS_ENDPOINT_URL_IOTANALYTICS at a compatible endpoint",
+                            r.whole_error
+                        );
+                        r.slow = true;
+                    }
+                    break;
+                }
+            }
+        }
+        finish(&mut r, outcomes);
+        r
+    }
+}
