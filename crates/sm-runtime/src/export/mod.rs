@@ -518,6 +518,11 @@ impl Manager {
         }
         let done_msg = match &s.retry_error {
             Some(err) => {
+                if s.delivered > 0 || !s.skipped.is_empty() {
+                    // The destination works, it just refused some records: start the backoff
+                    // over instead of slowing down a flow that is making progress.
+                    e.backoff.reset();
+                }
                 let mut delay = e.backoff.next_delay_ms(random());
                 if r.result.slow {
                     // Needs a fix outside: try again rarely (but keep trying).
