@@ -280,6 +280,27 @@ pub struct MessageStreamInfo {
     pub storage_status: StorageStatus,
     /// One entry per export configuration.
     pub export_statuses: Vec<ExportStatus>,
+    /// The daemon's telemetry counters (not in the SDKs' model: they ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
+}
+
+/// Daemon-wide byte counters, named after the reference's telemetry metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Telemetry {
+    /// Payload bytes appended to all streams since start.
+    pub bytes_appended: i64,
+    /// Payload bytes delivered to Kinesis since start.
+    pub bytes_uploaded_to_kinesis: i64,
+    /// Payload bytes delivered to IoT SiteWise since start.
+    pub bytes_uploaded_to_iot_sitewise: i64,
+    /// Payload bytes delivered to IoT Analytics since start.
+    pub bytes_uploaded_to_iot_analytics: i64,
+    /// Bytes delivered to S3 since start.
+    pub bytes_uploaded_to_s3: i64,
+    /// Payload bytes delivered to HTTP endpoints since start.
+    pub bytes_uploaded_to_http: i64,
 }
 
 /// Op 14: the answer to DescribeMessageStream.

@@ -5,14 +5,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 use sm_model::{
     validate, AppendMessageRequest, AppendMessageResponse, DescribeMessageStreamResponse,
-    ListStreamsResponse, MessageRef, NamedRequest, ReadMessagesRequest, ReadMessagesResponse,
-    ResponseStatusCode, StreamDefinitionRequest,
+    ListStreamsResponse, MessageRef, MessageStreamInfo, NamedRequest, ReadMessagesRequest,
+    ReadMessagesResponse, ResponseStatusCode, StreamDefinitionRequest,
 };
 use sm_wire::{encode_frame, encode_status, Op, Request};
 use tracing::debug;
 
 use crate::clock;
 use crate::store::{OpError, ReadOutcome, Store};
+use crate::telemetry::Counters;
 
 /// Preferred size of a read response; a read returns fewer messages rather than exceed it,
 /// unless that would be fewer than `minMessageCount`.
@@ -29,7 +30,7 @@ pub struct Limits {
 }
 
 /// Serves `req` and returns the encoded response frame.
-pub async fn handle(store: &Store, limits: Limits, req: Request) -> BytesMut {
+pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Request) -> BytesMut {
     let op = req.op();
     let id = req.request_id().map(str::to_owned);
     let mut out = BytesMut::new();
@@ -39,7 +40,9 @@ pub async fn handle(store: &Store, limits: Limits, req: Request) -> BytesMut {
             Request::CreateMessageStream(r) => create(store, r).map(|()| None),
             Request::UpdateMessageStream(r) => update(store, r).map(|()| None),
             Request::DeleteMessageStream(r) => delete(store, r).map(|()| None),
-            Request::DescribeMessageStream(r) => describe(store, &r, id.clone(), &mut out),
+            Request::DescribeMessageStream(r) => {
+                describe(store, telemetry, &r, id.clone(), &mut out)
+            }
             Request::ListStreams(_) => {
                 let resp = ListStreamsResponse {
                     request_id: id.clone(),
@@ -49,7 +52,7 @@ pub async fn handle(store: &Store, limits: Limits, req: Request) -> BytesMut {
                 };
                 Ok(Some(encode_frame(op.response(), &resp, &mut out)))
             }
-            Request::AppendMessage(r) => append(store, r, id.clone(), &mut out).await,
+            Request::AppendMessage(r) => append(store, telemetry, r, id.clone(), &mut out).await,
             Request::ReadMessages(r) => read(store, limits, r, id.clone(), &mut out).await,
         },
     };
@@ -132,6 +135,7 @@ fn delete(store: &Store, r: NamedRequest) -> Result<(), OpError> {
 
 fn describe(
     store: &Store,
+    telemetry: &Counters,
     r: &NamedRequest,
     id: Option<String>,
     out: &mut BytesMut,
@@ -141,7 +145,10 @@ fn describe(
         request_id: id,
         status: ResponseStatusCode::Success,
         error_message: None,
-        message_stream_info: Some(s.info()?),
+        message_stream_info: Some(MessageStreamInfo {
+            telemetry: Some(telemetry.snapshot()),
+            ..s.info()?
+        }),
     };
     Ok(Some(encode_frame(
         Op::DescribeMessageStreamResponse,
@@ -152,6 +159,7 @@ fn describe(
 
 async fn append(
     store: &Store,
+    telemetry: &Counters,
     r: AppendMessageRequest,
     id: Option<String>,
     out: &mut BytesMut,
@@ -160,6 +168,7 @@ async fn append(
     let payload = validate::payload(r.payload.as_deref())?;
     let s = store.get(&name)?;
     let seq = s.append(payload).await?;
+    telemetry.appended(payload.len() as u64);
     let resp = AppendMessageResponse {
         request_id: id,
         status: ResponseStatusCode::Success,

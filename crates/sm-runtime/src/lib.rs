@@ -19,6 +19,7 @@ pub mod export;
 pub mod handlers;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -98,10 +99,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write port file {}", p.display()))?;
     }
     let store = Arc::new(store);
-    let exporter =
-        tokio::spawn(export::Manager::new(store.clone(), config.export, config.aws.clone())?.run());
+    let telemetry = Arc::new(telemetry::Counters::default());
+    let exporter = tokio::spawn(
+        export::Manager::new(
+            store.clone(),
+            telemetry.clone(),
+            config.export,
+            config.aws.clone(),
+        )?
+        .run(),
+    );
     let shared = Arc::new(Shared::new(
         store,
+        telemetry,
         config.auth_tokens.clone(),
         config.max_frame_bytes,
     ));

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::handlers::{handle, Limits};
 use crate::store::Store;
+use crate::telemetry::Counters;
 
 /// How long a new connection may take to send its Connect.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,16 +39,24 @@ pub struct Shared {
     pub auth_tokens: Option<Vec<String>>,
     /// Frame limit.
     pub max_frame: u32,
+    /// Byte counters.
+    pub telemetry: Arc<Counters>,
     next_client: AtomicU64,
 }
 
 impl Shared {
     /// Shared state over a store.
-    pub fn new(store: Arc<Store>, auth_tokens: Option<Vec<String>>, max_frame: u32) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        telemetry: Arc<Counters>,
+        auth_tokens: Option<Vec<String>>,
+        max_frame: u32,
+    ) -> Self {
         Self {
             store,
             auth_tokens,
             max_frame,
+            telemetry,
             next_client: AtomicU64::new(1),
         }
     }
@@ -165,7 +174,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     let shared = shared.clone();
                     let tx = tx.clone();
                     tokio::spawn(async move {
-                        let out = handle(&shared.store, limits, req).await;
+                        let out = handle(&shared.store, &shared.telemetry, limits, req).await;
                         let _ = tx.send(out.freeze()).await;
                         drop(permit);
                     });

@@ -25,6 +25,7 @@ use crate::aws::Aws;
 use crate::clock;
 use crate::store::checkpoints::ExportProgress;
 use crate::store::{OwnedMessage, Persist, ReadOutcome, Store, Stream};
+use crate::telemetry::Counters;
 use aws_dest::{IotAnalyticsDestination, KinesisDestination};
 use http::HttpDestination;
 
@@ -76,6 +77,7 @@ impl Destination {
 
 /// One export's configuration as the manager needs it.
 struct Wanted {
+    kind: ExportKind,
     identifier: String,
     spec: ExportSpec,
     start: u64,
@@ -89,6 +91,7 @@ struct InFlight {
 }
 
 struct Entry {
+    kind: ExportKind,
     stream: Arc<Stream>,
     stream_name: String,
     identifier: String,
@@ -141,6 +144,7 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
     let mut out = Vec::new();
     for c in &e.http {
         out.push(Wanted {
+            kind: ExportKind::Http,
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
@@ -159,6 +163,7 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
     }
     for c in &e.kinesis {
         out.push(Wanted {
+            kind: ExportKind::Kinesis,
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
@@ -176,6 +181,7 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
     }
     for c in &e.iot_analytics {
         out.push(Wanted {
+            kind: ExportKind::IoTAnalytics,
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
@@ -194,6 +200,7 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
     }
     for c in &e.iot_sitewise {
         out.push(Wanted {
+            kind: ExportKind::IoTSiteWise,
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
@@ -208,6 +215,7 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
     }
     for c in &e.s3_task_executor {
         out.push(Wanted {
+            kind: ExportKind::S3TaskExecutor,
             identifier: c.identifier.clone(),
             spec: spec(Some(1), 1, None, c.priority, c.disabled),
             start: 0,
@@ -223,6 +231,7 @@ pub struct Manager {
     config: ExportConfig,
     client: reqwest::Client,
     aws: Arc<Aws>,
+    telemetry: Arc<Counters>,
     sched: Scheduler,
     entries: HashMap<ExportKey, Entry>,
     by_name: BTreeMap<(String, String), ExportKey>,
@@ -236,6 +245,7 @@ impl Manager {
     /// A manager over the store's streams.
     pub fn new(
         store: Arc<Store>,
+        telemetry: Arc<Counters>,
         config: ExportConfig,
         aws: crate::aws::AwsSettings,
     ) -> anyhow::Result<Self> {
@@ -251,6 +261,7 @@ impl Manager {
             config,
             client: http::client(config.http_timeout)?,
             aws: Arc::new(Aws::new(aws)?),
+            telemetry,
             sched: Scheduler::new(limits, clock::now_ms()),
             entries: HashMap::new(),
             by_name: BTreeMap::new(),
@@ -349,6 +360,7 @@ impl Manager {
                         self.sched.upsert(key, w.spec, progress.cursor);
                         debug!(stream = %def.name, export = %w.identifier, cursor = progress.cursor, "export started");
                         let entry = Entry {
+                            kind: w.kind,
                             stream: stream.clone(),
                             stream_name: def.name.clone(),
                             identifier: w.identifier.clone(),
@@ -512,6 +524,7 @@ impl Manager {
         }
         p.exported_messages += s.delivered;
         p.exported_bytes += s.delivered_bytes;
+        self.telemetry.uploaded(e.kind, s.delivered_bytes);
         p.skipped_messages += s.skipped.len() as u64;
         for (seq, err) in &s.skipped {
             warn!(stream = %e.stream_name, export = %e.identifier, seq, "message skipped (not retryable): {err}");

@@ -293,6 +293,7 @@ impl Stream {
                 total_bytes: st.log.total_bytes() as i64,
             },
             export_statuses,
+            telemetry: None,
         })
     }
 
