@@ -728,6 +728,9 @@ class MotoServer:
                 it = resp.get("NextShardIterator")
         return out
 
+    def summary(self):
+        return "moto server at %s, log tail:\n%s" % (self.endpoint, self.log_tail(4000))
+
     def log_tail(self, limit=20_000):
         try:
             data = self.log_path.read_bytes()
@@ -750,12 +753,18 @@ class MotoServer:
 
 
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """A moto server with signature checking on (shared by the session); ``.access_key``/``.secret``
-    are the only accepted credentials, ``.endpoint`` its URL."""
+def moto_session(tmp_path_factory):
     m = MotoServer(tmp_path_factory.mktemp("moto"))
     try:
         m.start()
         yield m
     finally:
         m.stop()
+
+
+@pytest.fixture
+def moto_server(request, moto_session):
+    """The session's moto server with signature checking on; ``.access_key``/``.secret`` are the
+    only accepted credentials, ``.endpoint`` its URL.  Its log is attached to a failed test."""
+    request.node.stash.setdefault(AWS_FAKES_KEY, []).append(moto_session)
+    return moto_session

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from awsfakes import AWS_FAKES_KEY  # the fixtures themselves are imported by test_export_aws.py
 from httpsink import SINKS_KEY, http_sink  # noqa: F401  (fixture for the HTTP export tests)
 from rawclient import RawClient
 
@@ -377,3 +378,5 @@ def pytest_runtest_makereport(item, call):
         sink = item.stash.get(SINKS_KEY, None)
         if sink is not None:
             rep.sections.append(("http sink", sink.summary()))
+        for fake in item.stash.get(AWS_FAKES_KEY, []):
+            rep.sections.append(("AWS peer", fake.summary()))

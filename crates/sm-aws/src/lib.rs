@@ -23,6 +23,7 @@ pub mod error;
 pub mod iotanalytics;
 pub mod kinesis;
 mod sign;
+pub mod sitewise;
 
 pub use endpoint::{Endpoints, Service};
 pub use error::{classify, AwsError};

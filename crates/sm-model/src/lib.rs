@@ -7,7 +7,8 @@
 //!
 //! It also owns the rules: [`validate`] checks a definition or request against the SDK's limits
 //! and returns a [`ValidationError`] whose message names the field; [`defaults`] fills the
-//! documented server defaults; [`update::check_update`] decides whether an update is allowed.
+//! documented server defaults; [`update::check_update`] decides whether an update is allowed;
+//! [`sitewise::parse_entry`] decodes and validates the JSON entries of SiteWise-exporting streams.
 //!
 //! It is plain data: no IO, no clock, no environment. Every field a client may omit is an
 //! `Option` (absent and `null` mean the same thing) and every list defaults to empty (absent and
@@ -17,6 +18,7 @@ pub mod defaults;
 mod definition;
 mod enums;
 mod messages;
+pub mod sitewise;
 pub mod update;
 pub mod validate;
 

@@ -1,13 +1,15 @@
-//! The AWS destinations: Kinesis Data Streams and IoT Analytics. Each turns the messages to
+//! The AWS destinations: Kinesis Data Streams, IoT SiteWise and IoT Analytics. Each turns the messages to
 //! send into one or more calls built by `sm-aws`, sends them in order through [`Aws::call`],
 //! and maps the answers to one outcome per message.
 
 use std::sync::Arc;
 
-use sm_aws::{iotanalytics, kinesis, CallOutcome, RecordOutcome, Service};
+use sm_aws::{iotanalytics, kinesis, sitewise, CallOutcome, RecordOutcome, Service};
+use sm_model::sitewise::PutAssetPropertyValueEntry;
 
 use super::SendResult;
 use crate::aws::Aws;
+use crate::clock;
 use crate::store::fsutil::fnv1a;
 use crate::store::OwnedMessage;
 
@@ -203,6 +205,116 @@ impl IotAnalyticsDestination {
                         r.slow = true;
                     }
                     break;
+                }
+            }
+        }
+        finish(&mut r, outcomes);
+        r
+    }
+}
+
+/// Export JSON asset property values to IoT SiteWise.
+pub struct SiteWiseDestination {
+    /// Shared AWS context.
+    pub aws: Arc<Aws>,
+    /// Entries per request (≤ 10).
+    pub batch_size: usize,
+}
+
+impl SiteWiseDestination {
+    async fn put(
+        &self,
+        region: &str,
+        endpoint: &sm_aws::endpoint::Endpoint,
+        batch: &[(String, &PutAssetPropertyValueEntry)],
+    ) -> CallOutcome {
+        let req = sitewise::put_values(endpoint, batch);
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        match self.aws.call(Service::IotSiteWise, region, req).await {
+            Ok(a) => sitewise::parse_put_values(a.status, a.error_type.as_deref(), &a.body, &ids),
+            Err(o) => o,
+        }
+    }
+
+    /// Validates the messages, skips the invalid ones, and sends the rest in conflict-free
+    /// requests; a request refused as a whole as invalid is split so only the bad entries are
+    /// skipped.
+    pub async fn send(&self, messages: &[&OwnedMessage]) -> SendResult {
+        let mut r = SendResult::default();
+        let region = match self.aws.region() {
+            Ok(region) => region,
+            Err(m) => {
+                r.whole_error = format!("IoT SiteWise: {m}");
+                r.slow = true;
+                return r;
+            }
+        };
+        let endpoint = self
+            .aws
+            .settings
+            .endpoints
+            .resolve(Service::IotSiteWise, &region);
+        let now = clock::now_ms();
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
+        let mut valid: Vec<(usize, PutAssetPropertyValueEntry)> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            match sm_model::sitewise::parse_entry(&m.payload) {
+                Err(e) => {
+                    outcomes[i] = Some(RecordOutcome::Skip(format!("invalid SiteWise entry: {e}")))
+                }
+                Ok(entry) => match sitewise::outside_window(&entry, now) {
+                    Some(why) => outcomes[i] = Some(RecordOutcome::Skip(why)),
+                    None => valid.push((i, entry)),
+                },
+            }
+        }
+        let refs: Vec<&PutAssetPropertyValueEntry> = valid.iter().map(|(_, e)| e).collect();
+        'batches: for range in sitewise::batches(&refs, self.batch_size) {
+            let batch: Vec<(String, &PutAssetPropertyValueEntry)> = valid[range.clone()]
+                .iter()
+                .map(|(i, e)| (messages[*i].seq.to_string(), e))
+                .collect();
+            r.bytes += valid[range.clone()]
+                .iter()
+                .map(|(i, _)| messages[*i].payload.len() as u64)
+                .sum::<u64>();
+            let outcome = self.put(&region, &endpoint, &batch).await;
+            let split =
+                matches!(&outcome, CallOutcome::Fail(e) if e.code == "InvalidRequestException");
+            let results: Vec<(usize, CallOutcome)> = if split {
+                // One bad entry spoils the request: find it by sending each entry alone.
+                let mut singles = Vec::new();
+                for (k, one) in batch.iter().enumerate() {
+                    let o = self
+                        .put(&region, &endpoint, std::slice::from_ref(one))
+                        .await;
+                    let stop = matches!(o, CallOutcome::Retry(_));
+                    singles.push((range.start + k, o));
+                    if stop {
+                        break;
+                    }
+                }
+                singles
+            } else {
+                vec![(range.start, outcome)]
+            };
+            for (first, o) in results {
+                match o {
+                    CallOutcome::Records(rec) => {
+                        for (k, x) in rec.into_iter().enumerate() {
+                            outcomes[valid[first + k].0] = Some(x);
+                        }
+                    }
+                    CallOutcome::Fail(e) if split && e.code == "InvalidRequestException" => {
+                        outcomes[valid[first].0] = Some(RecordOutcome::Skip(format!(
+                            "IoT SiteWise refused the entry: {e}"
+                        )));
+                    }
+                    other => {
+                        let rest: Vec<usize> = valid[first..].iter().map(|(i, _)| *i).collect();
+                        fail_rest(&mut r, &mut outcomes, &rest, other, "IoT SiteWise");
+                        break 'batches;
+                    }
                 }
             }
         }

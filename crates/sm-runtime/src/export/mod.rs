@@ -26,7 +26,7 @@ use crate::clock;
 use crate::store::checkpoints::ExportProgress;
 use crate::store::{OwnedMessage, Persist, ReadOutcome, Store, Stream};
 use crate::telemetry::Counters;
-use aws_dest::{IotAnalyticsDestination, KinesisDestination};
+use aws_dest::{IotAnalyticsDestination, KinesisDestination, SiteWiseDestination};
 use http::HttpDestination;
 
 /// Exporter settings.
@@ -63,6 +63,7 @@ enum Destination {
     Http(HttpDestination),
     Kinesis(KinesisDestination),
     IotAnalytics(IotAnalyticsDestination),
+    SiteWise(SiteWiseDestination),
 }
 
 impl Destination {
@@ -71,6 +72,7 @@ impl Destination {
             Self::Http(h) => h.send(stream, messages).await,
             Self::Kinesis(k) => k.send(messages).await,
             Self::IotAnalytics(i) => i.send(stream, messages).await,
+            Self::SiteWise(w) => w.send(messages).await,
         }
     }
 }
@@ -199,18 +201,22 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
         });
     }
     for c in &e.iot_sitewise {
+        let spec = spec(
+            c.batch_size,
+            10,
+            c.batch_interval_millis,
+            c.priority,
+            c.disabled,
+        );
         out.push(Wanted {
             kind: ExportKind::IoTSiteWise,
             identifier: c.identifier.clone(),
-            spec: spec(
-                c.batch_size,
-                10,
-                c.batch_interval_millis,
-                c.priority,
-                c.disabled,
-            ),
+            spec,
             start: start(c.start_sequence_number),
-            dest: unsupported(ExportKind::IoTSiteWise),
+            dest: Ok(Destination::SiteWise(SiteWiseDestination {
+                aws: aws.clone(),
+                batch_size: spec.batch_size as usize,
+            })),
         });
     }
     for c in &e.s3_task_executor {
