@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod error;
 pub mod iotanalytics;
 pub mod kinesis;
+pub mod s3;
 mod sign;
 pub mod sitewise;
 

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign as sigv4_sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    sign as sigv4_sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+    SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 
@@ -21,20 +22,23 @@ impl std::fmt::Display for SignError {
 impl std::error::Error for SignError {}
 
 /// Signs `req` in place (adds `x-amz-date`, `authorization`, `x-amz-security-token` when the
-/// credentials have a session token, and `x-amz-content-sha256` when `payload_header`, as S3
-/// wants) for `service` in `region` at `time`.
+/// credentials have a session token) for `service` in `region` at `time`. With `s3_style`, it
+/// signs the way S3 wants: an `x-amz-content-sha256` header, the path encoded once and not
+/// normalised.
 pub fn sign(
     req: &mut http::Request<Vec<u8>>,
     creds: &Credentials,
     region: &str,
     service: &str,
     time: SystemTime,
-    payload_header: bool,
+    s3_style: bool,
 ) -> Result<(), SignError> {
     let identity = creds.clone().into();
     let mut settings = SigningSettings::default();
-    if payload_header {
+    if s3_style {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     }
     let params = v4::SigningParams::builder()
         .identity(&identity)

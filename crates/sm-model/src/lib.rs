@@ -18,6 +18,7 @@ pub mod defaults;
 mod definition;
 mod enums;
 mod messages;
+pub mod s3;
 pub mod sitewise;
 pub mod update;
 pub mod validate;
