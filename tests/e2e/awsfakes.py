@@ -258,6 +258,7 @@ class FakeAws:
         self.creds = CredsState()
         self.protocol_errors = []
         self.auth_failures = []    # (code, message) of requests refused by the signature check
+        self.arrivals = []         # time.monotonic() of every POST (any service, any outcome)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self.port = self._server.server_address[1]
@@ -318,6 +319,10 @@ class FakeAws:
         with self._lock:
             return list(self.iot.accepted)
 
+    def arrival_times(self):
+        with self._lock:
+            return list(self.arrivals)
+
     def creds_calls(self):
         with self._lock:
             return self.creds.calls, self.creds.refused
@@ -358,6 +363,9 @@ class FakeAws:
             h.close_connection = True
             return
         path = h.path.split("?", 1)[0]
+        if method == "POST":
+            with self._lock:
+                self.arrivals.append(time.monotonic())
         try:
             if method == "GET" and path == "/creds":
                 return self._creds(h)

@@ -367,38 +367,60 @@ def test_kinesis_oversize_record_skipped_and_requests_split(daemon_factory, tmp_
     assert s.exported_bytes_from_stream == sent, fmt_status(s)
 
 
-def test_kinesis_resource_not_found_retried_slowly(daemon_factory, tmp_path, fake_aws):
-    """A missing Kinesis stream (ResourceNotFoundException) is not skipped: describe names the
-    error, the retries come at least 60 x the retry base apart, and once the stream exists
-    everything arrives."""
+@pytest.mark.parametrize("case", ["kinesis-missing-stream", "iot-missing-channel", "iot-wrong-secret"])
+def test_configuration_errors_retried_slowly_then_recover(daemon_factory, tmp_path, fake_aws, case):
+    """A missing Kinesis stream or IoT Analytics channel (ResourceNotFoundException) or a wrong
+    secret (SignatureDoesNotMatch) is not skipped: describe names the AWS error code, the
+    retries come at least 60 x the retry base apart, and once fixed everything arrives."""
     fake = fake_aws
+    service, _, what = case.partition("-")
+    wrong = "Wrong/Secret+For-" + case
     fake.add_key(FAKE_KEY, FAKE_SECRET)
     base_ms = 10
-    d = start_daemon(daemon_factory, tmp_path, key_env("AWS_ENDPOINT_URL_KINESIS", fake.endpoint),
-                     retry_base_ms=base_ms)
-    c = d.client()
-    name = "missing"
+    name, target = "slow", "not_there_yet"
     payloads = numbered_payloads(20, seed=5)
-    c.create_message_stream(kinesis_def(name, "not-there-yet", batch_size=50))
+    if service == "kinesis":
+        env = key_env("AWS_ENDPOINT_URL_KINESIS", fake.endpoint)
+        defn, ident = kinesis_def(name, target, batch_size=50), "k"
+    else:
+        env = key_env("AWS_ENDPOINT_URL_IOTANALYTICS", fake.endpoint,
+                      secret=wrong if what == "wrong-secret" else FAKE_SECRET)
+        defn, ident = iot_def(name, target, "slow-", batch_size=50), "iot"
+        if what == "wrong-secret":
+            fake.add_iot_channel(target)
+    code = "SignatureDoesNotMatch" if what == "wrong-secret" else "ResourceNotFoundException"
+    d = start_daemon(daemon_factory, tmp_path, env, retry_base_ms=base_ms)
+    c = d.client()
+    c.create_message_stream(defn)
     append_all(c, name, payloads)
     ctx = describe_ctx(c, name, fake)
-    wait_until(lambda: len(fake.kinesis_requests()) >= 3, 15, "three refused attempts", ctx)
-    s = statuses(c, name)["k"]
-    assert s.error_message and "ResourceNotFoundException" in s.error_message, fmt_status(s)
-    assert s.last_exported_sequence_number == -1, fmt_status(s)
-    assert raw_statuses(d, name)["k"].get("skippedMessagesCount", 0) == 0
-    times = [r.time for r in fake.kinesis_requests()]
+    wait_until(lambda: len(fake.arrival_times()) >= 3, 15, "three refused attempts", ctx)
+    s = statuses(c, name)[ident]
+    assert s.error_message and code in s.error_message, fmt_status(s)
+    assert s.last_exported_sequence_number == -1 and s.exported_messages_count == 0, fmt_status(s)
+    assert raw_statuses(d, name)[ident].get("skippedMessagesCount", 0) == 0, "a retryable error skipped messages"
+    times = fake.arrival_times()
     gaps = [b - a for a, b in zip(times, times[1:])]
     slow = 60 * base_ms / 1000.0
     assert min(gaps) >= slow - 0.02, "retries %r s apart, expected >= %.2f s" % (
         ["%.2f" % g for g in gaps], slow)
 
-    fake.add_kinesis_stream("not-there-yet")
-    wait_until(lambda: statuses(c, name)["k"].last_exported_sequence_number == 19, 20,
-               "the export to recover once the stream exists", ctx)
-    assert [r.data for r in fake.kinesis_accepted("not-there-yet")] == payloads
-    s = statuses(c, name)["k"]
+    # fix it
+    if what == "wrong-secret":
+        fake.add_key(FAKE_KEY, wrong)
+    elif service == "kinesis":
+        fake.add_kinesis_stream(target)
+    else:
+        fake.add_iot_channel(target)
+    wait_until(lambda: statuses(c, name)[ident].last_exported_sequence_number == 19, 20,
+               "the export to recover once fixed", ctx)
+    if service == "kinesis":
+        assert [r.data for r in fake.kinesis_accepted(target)] == payloads
+    else:
+        assert [m.payload for m in fake.iot_accepted()] == payloads
+    s = statuses(c, name)[ident]
     assert s.error_message is None and s.exported_messages_count == 20, fmt_status(s)
+    assert_no_secrets(d, wrong, FAKE_SECRET)
 
 
 # ---------------------------------------------------------------------------
@@ -472,7 +494,8 @@ def test_container_credentials_wrong_authorization(daemon_factory, tmp_path, fak
     assert fake.creds_calls()[1] >= 1, "the credentials endpoint was never asked\n" + ctx()
     assert fake.creds_calls()[0] == fake.creds_calls()[1]
     msg = s.error_message.lower()
-    assert "credential" in msg or "403" in msg, "the error should say credentials failed: " + fmt_status(s)
+    assert "credential" in msg and "403" in msg, "the error should say the credentials endpoint refused: " \
+        + fmt_status(s)
     assert s.last_exported_sequence_number == -1, fmt_status(s)
     assert fake.kinesis_requests() == [], "unsigned or wrongly signed requests went out\n" + ctx()
     assert raw_statuses(d, name)["k"].get("skippedMessagesCount", 0) == 0
@@ -516,6 +539,37 @@ def test_shared_credentials_files(daemon_factory, tmp_path, fake_aws, where):
     assert [r.data for r in fake.kinesis_accepted("files")] == payloads
     assert {(r.signed.access_key, r.signed.region) for r in fake.kinesis_requests()} == {(key, "eu-west-1")}
     assert_no_secrets(d, secret, "default-secret-not-this-one")
+
+
+@pytest.mark.parametrize("case", ["container-over-env-and-files", "env-over-files"])
+def test_credential_source_precedence(daemon_factory, tmp_path, fake_aws, case):
+    """With several sources configured the daemon signs with the first of: container endpoint,
+    environment variables, shared files (every key is valid at the fake: only the signer tells)."""
+    fake = fake_aws
+    fake.add_kinesis_stream("prec")
+    home = tmp_path / "home-sm"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id=AKIAFROMFILES0000001\naws_secret_access_key=files-secret-0001\n")
+    fake.add_key("AKIAFROMFILES0000001", "files-secret-0001")
+    fake.add_key(FAKE_KEY, FAKE_SECRET)
+    env = key_env("AWS_ENDPOINT_URL_KINESIS", fake.endpoint)
+    if case.startswith("container"):
+        fake.creds.token = "precedence-token"
+        env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=fake.creds_url,
+                   AWS_CONTAINER_AUTHORIZATION_TOKEN="precedence-token")
+    d = start_daemon(daemon_factory, tmp_path, env)
+    c = d.client()
+    name = "prec"
+    payloads = numbered_payloads(10, seed=6)
+    c.create_message_stream(kinesis_def(name, "prec", batch_size=5))
+    append_all(c, name, payloads)
+    ctx = describe_ctx(c, name, fake)
+    wait_until(lambda: statuses(c, name)["k"].last_exported_sequence_number == 9, 10, "the export", ctx)
+    expected = fake.issued_keys()[0][0] if case.startswith("container") else FAKE_KEY
+    assert {r.signed.access_key for r in fake.kinesis_requests()} == {expected}, ctx()
+    assert [r.data for r in fake.kinesis_accepted("prec")] == payloads
+    assert_no_secrets(d, FAKE_SECRET, "files-secret-0001")
 
 
 # ---------------------------------------------------------------------------

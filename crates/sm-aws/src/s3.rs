@@ -11,11 +11,18 @@ use crate::error::{classify, parse_error, AwsError};
 /// The URL of an object (plus a query string, if any).
 pub fn object_url(endpoint: &Endpoint, bucket: &str, key: &str, query: &str) -> String {
     let key = encode_key(key);
-    let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+    let q = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
     if endpoint.overridden {
         format!("{}/{bucket}/{key}{q}", endpoint.url)
     } else {
-        let (scheme, host) = endpoint.url.split_once("://").unwrap_or(("https", &endpoint.url));
+        let (scheme, host) = endpoint
+            .url
+            .split_once("://")
+            .unwrap_or(("https", &endpoint.url));
         format!("{scheme}://{bucket}.{host}/{key}{q}")
     }
 }
@@ -47,7 +54,10 @@ fn request(method: &str, url: String, body: Vec<u8>) -> http::Request<Vec<u8>> {
         .unwrap_or_default()
 }
 
-fn with_metadata(mut req: http::Request<Vec<u8>>, metadata: &[(String, String)]) -> http::Request<Vec<u8>> {
+fn with_metadata(
+    mut req: http::Request<Vec<u8>>,
+    metadata: &[(String, String)],
+) -> http::Request<Vec<u8>> {
     for (k, v) in metadata {
         let name = format!("x-amz-meta-{}", k.to_ascii_lowercase());
         if let (Ok(n), Ok(v)) = (
@@ -61,45 +71,109 @@ fn with_metadata(mut req: http::Request<Vec<u8>>, metadata: &[(String, String)])
 }
 
 /// `PutObject` of the whole body.
-pub fn put_object(endpoint: &Endpoint, bucket: &str, key: &str, body: Vec<u8>, metadata: &[(String, String)]) -> http::Request<Vec<u8>> {
-    with_metadata(request("PUT", object_url(endpoint, bucket, key, ""), body), metadata)
+pub fn put_object(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    metadata: &[(String, String)],
+) -> http::Request<Vec<u8>> {
+    with_metadata(
+        request("PUT", object_url(endpoint, bucket, key, ""), body),
+        metadata,
+    )
 }
 
 /// `CreateMultipartUpload`.
-pub fn create_multipart(endpoint: &Endpoint, bucket: &str, key: &str, metadata: &[(String, String)]) -> http::Request<Vec<u8>> {
-    with_metadata(request("POST", object_url(endpoint, bucket, key, "uploads="), Vec::new()), metadata)
+pub fn create_multipart(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    metadata: &[(String, String)],
+) -> http::Request<Vec<u8>> {
+    with_metadata(
+        request(
+            "POST",
+            object_url(endpoint, bucket, key, "uploads="),
+            Vec::new(),
+        ),
+        metadata,
+    )
 }
 
 /// `UploadPart`.
-pub fn upload_part(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: &str, number: u32, body: Vec<u8>) -> http::Request<Vec<u8>> {
-    let q = format!("partNumber={number}&uploadId={}", encode_query_value(upload_id));
+pub fn upload_part(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    number: u32,
+    body: Vec<u8>,
+) -> http::Request<Vec<u8>> {
+    let q = format!(
+        "partNumber={number}&uploadId={}",
+        encode_query_value(upload_id)
+    );
     request("PUT", object_url(endpoint, bucket, key, &q), body)
 }
 
 /// `CompleteMultipartUpload` with (part number, ETag) pairs in order.
-pub fn complete_multipart(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: &str, parts: &[(u32, String)]) -> http::Request<Vec<u8>> {
-    let mut body = String::from(r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#);
+pub fn complete_multipart(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[(u32, String)],
+) -> http::Request<Vec<u8>> {
+    let mut body = String::from(
+        r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
     for (n, etag) in parts {
-        let etag = etag.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        body.push_str(&format!("<Part><ETag>{etag}</ETag><PartNumber>{n}</PartNumber></Part>"));
+        let etag = etag
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        body.push_str(&format!(
+            "<Part><ETag>{etag}</ETag><PartNumber>{n}</PartNumber></Part>"
+        ));
     }
     body.push_str("</CompleteMultipartUpload>");
     let q = format!("uploadId={}", encode_query_value(upload_id));
-    let mut req = request("POST", object_url(endpoint, bucket, key, &q), body.into_bytes());
-    req.headers_mut()
-        .insert("content-type", http::HeaderValue::from_static("application/xml"));
+    let mut req = request(
+        "POST",
+        object_url(endpoint, bucket, key, &q),
+        body.into_bytes(),
+    );
+    req.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/xml"),
+    );
     req
 }
 
 /// `AbortMultipartUpload`.
-pub fn abort_multipart(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: &str) -> http::Request<Vec<u8>> {
+pub fn abort_multipart(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> http::Request<Vec<u8>> {
     let q = format!("uploadId={}", encode_query_value(upload_id));
     request("DELETE", object_url(endpoint, bucket, key, &q), Vec::new())
 }
 
 /// `ListParts`, from after part `marker`.
-pub fn list_parts(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: &str, marker: u32) -> http::Request<Vec<u8>> {
-    let q = format!("part-number-marker={marker}&uploadId={}", encode_query_value(upload_id));
+pub fn list_parts(
+    endpoint: &Endpoint,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    marker: u32,
+) -> http::Request<Vec<u8>> {
+    let q = format!(
+        "part-number-marker={marker}&uploadId={}",
+        encode_query_value(upload_id)
+    );
     request("GET", object_url(endpoint, bucket, key, &q), Vec::new())
 }
 
@@ -175,14 +249,30 @@ mod tests {
             object_url(&aws, "b", "a b/ü.txt", ""),
             "https://b.s3.eu-west-1.amazonaws.com/a%20b/%C3%BC.txt"
         );
-        let local = Endpoints { all: Some("http://127.0.0.1:9000".into()), per_service: vec![] }.resolve(Service::S3, "x");
+        let local = Endpoints {
+            all: Some("http://127.0.0.1:9000".into()),
+            per_service: vec![],
+        }
+        .resolve(Service::S3, "x");
         let req = upload_part(&local, "b", "k", "id/+=", 3, vec![1]);
-        assert_eq!(req.uri(), "http://127.0.0.1:9000/b/k?partNumber=3&uploadId=id%2F%2B%3D");
+        assert_eq!(
+            req.uri(),
+            "http://127.0.0.1:9000/b/k?partNumber=3&uploadId=id%2F%2B%3D"
+        );
         assert_eq!(req.headers()["host"], "127.0.0.1:9000");
         let req = put_object(&local, "b", "k", vec![], &[("Color".into(), "blue".into())]);
         assert_eq!(req.headers()["x-amz-meta-color"], "blue");
-        assert_eq!(create_multipart(&local, "b", "k", &[]).uri(), "http://127.0.0.1:9000/b/k?uploads=");
-        let c = complete_multipart(&local, "b", "k", "u", &[(1, "\"e1\"".into()), (2, "\"e2\"".into())]);
+        assert_eq!(
+            create_multipart(&local, "b", "k", &[]).uri(),
+            "http://127.0.0.1:9000/b/k?uploads="
+        );
+        let c = complete_multipart(
+            &local,
+            "b",
+            "k",
+            "u",
+            &[(1, "\"e1\"".into()), (2, "\"e2\"".into())],
+        );
         let body = String::from_utf8(c.body().clone()).unwrap();
         assert!(body.contains("<Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber></Part>"));
     }
@@ -198,12 +288,23 @@ mod tests {
               <Part><PartNumber>1</PartNumber><ETag>&quot;x&quot;</ETag><Size>5242880</Size></Part>\
               <Part><PartNumber>2</PartNumber><ETag>\"y\"</ETag><Size>10</Size></Part></ListPartsResult>",
         );
-        assert_eq!(parts, vec![(1, "\"x\"".into(), 5_242_880), (2, "\"y\"".into(), 10)]);
+        assert_eq!(
+            parts,
+            vec![(1, "\"x\"".into(), 5_242_880), (2, "\"y\"".into(), 10)]
+        );
         assert_eq!(next, Some(2));
         assert!(error_of(200, b"<CompleteMultipartUploadResult/>").is_none());
-        let (e, retry) = error_of(200, b"<Error><Code>InternalError</Code><Message>m</Message></Error>").unwrap();
+        let (e, retry) = error_of(
+            200,
+            b"<Error><Code>InternalError</Code><Message>m</Message></Error>",
+        )
+        .unwrap();
         assert!(retry && e.code == "InternalError");
-        let (e, retry) = error_of(404, b"<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>").unwrap();
+        let (e, retry) = error_of(
+            404,
+            b"<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>",
+        )
+        .unwrap();
         assert!(!retry && e.code == "NoSuchBucket");
         assert!(error_of(503, b"").unwrap().1);
     }

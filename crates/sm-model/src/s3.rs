@@ -109,12 +109,16 @@ fn bucket_ok(b: &str) -> bool {
         return false;
     }
     // Not an IP address.
-    if b.split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())) {
+    if b.split('.')
+        .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+    {
         return false;
     }
     b.split('.').all(|label| {
         !label.is_empty()
-            && label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     })
@@ -129,11 +133,16 @@ pub fn parse_task(payload: &[u8]) -> Result<S3ExportTaskDefinition, ValidationEr
         return Err(ValidationError::new("inputUrl must not be empty"));
     }
     if !bucket_ok(&t.bucket) {
-        return Err(ValidationError::new(format!("bucket {:?} is not a valid S3 bucket name", t.bucket)));
+        return Err(ValidationError::new(format!(
+            "bucket {:?} is not a valid S3 bucket name",
+            t.bucket
+        )));
     }
     let n = t.key.chars().count();
     if !(1..=1024).contains(&n) {
-        return Err(ValidationError::new(format!("key must be 1..=1024 characters, got {n}")));
+        return Err(ValidationError::new(format!(
+            "key must be 1..=1024 characters, got {n}"
+        )));
     }
     Ok(t)
 }
@@ -172,7 +181,10 @@ mod tests {
         assert_eq!(v["eventType"], 0);
         assert_eq!(v["status"], 0);
         assert_eq!(v["statusLevel"], 2);
-        assert_eq!(v["statusContext"]["s3ExportTaskDefinition"]["inputUrl"], "file:/tmp/x");
+        assert_eq!(
+            v["statusContext"]["s3ExportTaskDefinition"]["inputUrl"],
+            "file:/tmp/x"
+        );
         assert_eq!(v["statusContext"]["sequenceNumber"], 3);
         assert!(level_passes(StatusLevel::Error, StatusLevel::Info));
         assert!(!level_passes(StatusLevel::Info, StatusLevel::Warn));

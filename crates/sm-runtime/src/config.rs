@@ -94,6 +94,19 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_KINESIS_MAX_RECORD_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=10 * 1024 * 1024))]
     pub kinesis_max_record_bytes: u64,
 
+    /// Smallest part of S3 multipart uploads, in bytes (S3's minimum, 5 MiB, is also the default).
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_S3_DESTINATION_MULTIPART_UPLOAD_MIN_PART_SIZE_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..=5 * 1024 * 1024 * 1024))]
+    pub s3_min_part_size: u64,
+
+    /// Folders whose files S3 tasks may upload (repeat the flag, or separate with ':' in the
+    /// variable). Unset: any file the daemon can read, as in the reference.
+    #[arg(
+        long = "s3-allowed-dir",
+        env = "STREAM_MANAGER_S3_ALLOWED_DIRS",
+        value_delimiter = ':'
+    )]
+    pub s3_allowed_dirs: Vec<PathBuf>,
+
     /// Timeout of one HTTP export request, in ms.
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_HTTP_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub exporter_http_timeout_ms: u64,
@@ -215,6 +228,19 @@ impl Config {
                 max_bandwidth_kbps: args.exporter_max_bandwidth,
                 retry_base: std::time::Duration::from_millis(args.exporter_retry_base_ms),
                 http_timeout: std::time::Duration::from_millis(args.exporter_http_timeout_ms),
+                s3: crate::export::S3Config {
+                    min_part_size: args.s3_min_part_size,
+                    allowed_dirs: if args.s3_allowed_dirs.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            args.s3_allowed_dirs
+                                .iter()
+                                .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+                                .collect(),
+                        )
+                    },
+                },
             },
         })
     }

@@ -163,7 +163,11 @@ impl Upload {
                 if let Some(i) = self.etags.iter().position(Option::is_none) {
                     let number = i as u32 + 1;
                     let (offset, len) = self.part_range(number).expect("index within parts");
-                    return Step::UploadPart { number, offset, len };
+                    return Step::UploadPart {
+                        number,
+                        offset,
+                        len,
+                    };
                 }
                 Step::Complete(
                     self.etags
@@ -183,7 +187,10 @@ impl Upload {
 
     /// Part `number` was uploaded with this ETag.
     pub fn part_done(&mut self, number: u32, etag: String) {
-        if let Some(slot) = (number as usize).checked_sub(1).and_then(|i| self.etags.get_mut(i)) {
+        if let Some(slot) = (number as usize)
+            .checked_sub(1)
+            .and_then(|i| self.etags.get_mut(i))
+        {
             *slot = Some(etag);
         }
     }
@@ -220,14 +227,21 @@ mod tests {
         assert_eq!(plan(5 * MIB, 5 * MIB, 5 * MIB).unwrap(), Plan::Single);
         assert_eq!(
             plan(5 * MIB + 1, 5 * MIB, 5 * MIB).unwrap(),
-            Plan::Multipart { part_size: 5 * MIB, parts: 2 }
+            Plan::Multipart {
+                part_size: 5 * MIB,
+                parts: 2
+            }
         );
         assert_eq!(
             plan(64 * MIB, 5 * MIB, 1).unwrap(),
-            Plan::Multipart { part_size: 5 * MIB, parts: 13 }
+            Plan::Multipart {
+                part_size: 5 * MIB,
+                parts: 13
+            }
         );
         // 100 GiB needs parts above 5 MiB to stay within 10,000.
-        let Plan::Multipart { part_size, parts } = plan(100 << 30, 5 * MIB, 5 * MIB).unwrap() else {
+        let Plan::Multipart { part_size, parts } = plan(100 << 30, 5 * MIB, 5 * MIB).unwrap()
+        else {
             panic!()
         };
         assert!(parts <= MAX_PARTS && part_size * parts >= 100 << 30 && part_size > 5 * MIB);
@@ -239,17 +253,44 @@ mod tests {
         let mut u = Upload::new(12 * MIB, 5 * MIB, 5 * MIB).unwrap();
         assert_eq!(u.next(), Step::Create);
         u.created("id".into());
-        assert_eq!(u.next(), Step::UploadPart { number: 1, offset: 0, len: 5 * MIB });
+        assert_eq!(
+            u.next(),
+            Step::UploadPart {
+                number: 1,
+                offset: 0,
+                len: 5 * MIB
+            }
+        );
         u.part_done(1, "e1".into());
-        assert_eq!(u.next(), Step::UploadPart { number: 2, offset: 5 * MIB, len: 5 * MIB });
+        assert_eq!(
+            u.next(),
+            Step::UploadPart {
+                number: 2,
+                offset: 5 * MIB,
+                len: 5 * MIB
+            }
+        );
         // Restart: S3 lists part 1 and a short part 2 (interrupted) → only part 2 and 3 again.
         let mut r = Upload::new(12 * MIB, 5 * MIB, 5 * MIB).unwrap();
-        let kept = r.resume("id".into(), &[(1, "e1".into(), 5 * MIB), (2, "e2".into(), MIB)]);
+        let kept = r.resume(
+            "id".into(),
+            &[(1, "e1".into(), 5 * MIB), (2, "e2".into(), MIB)],
+        );
         assert_eq!(kept, 5 * MIB);
-        assert_eq!(r.next(), Step::UploadPart { number: 2, offset: 5 * MIB, len: 5 * MIB });
+        assert_eq!(
+            r.next(),
+            Step::UploadPart {
+                number: 2,
+                offset: 5 * MIB,
+                len: 5 * MIB
+            }
+        );
         r.part_done(2, "e2b".into());
         r.part_done(3, "e3".into());
-        assert_eq!(r.next(), Step::Complete(vec![(1, "e1".into()), (2, "e2b".into()), (3, "e3".into())]));
+        assert_eq!(
+            r.next(),
+            Step::Complete(vec![(1, "e1".into()), (2, "e2b".into()), (3, "e3".into())])
+        );
         r.completed();
         assert_eq!(r.next(), Step::Done);
         let mut s = Upload::new(1, 5 * MIB, 5 * MIB).unwrap();

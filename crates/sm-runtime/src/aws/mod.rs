@@ -44,6 +44,8 @@ pub struct Answer {
     pub error_type: Option<String>,
     /// Body.
     pub body: Vec<u8>,
+    /// `ETag` header, if any (S3).
+    pub etag: Option<String>,
 }
 
 impl Aws {
@@ -146,6 +148,11 @@ impl Aws {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp.bytes().await.map(|b| b.to_vec()).map_err(|e| {
             CallOutcome::Retry(AwsError {
                 status,
@@ -164,6 +171,7 @@ impl Aws {
             status,
             error_type,
             body,
+            etag,
         })
     }
 }

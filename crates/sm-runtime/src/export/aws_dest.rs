@@ -301,8 +301,23 @@ impl SiteWiseDestination {
             for (first, o) in results {
                 match o {
                     CallOutcome::Records(rec) => {
+                        let retry = rec.iter().find_map(|x| match x {
+                            RecordOutcome::Retry(m) => Some(m.clone()),
+                            _ => None,
+                        });
                         for (k, x) in rec.into_iter().enumerate() {
                             outcomes[valid[first + k].0] = Some(x);
+                        }
+                        if let Some(m) = retry {
+                            // Later requests may hold newer values of the same property and
+                            // timestamp: they wait until the retried entry is in, so it can
+                            // never overwrite them.
+                            r.whole_error =
+                                format!("IoT SiteWise: {m} (later entries wait for its retry)");
+                            for (i, _) in &valid[range.end..] {
+                                outcomes[*i] = Some(RecordOutcome::Retry(r.whole_error.clone()));
+                            }
+                            break 'batches;
                         }
                     }
                     CallOutcome::Fail(e) if split && e.code == "InvalidRequestException" => {

@@ -9,6 +9,7 @@
 
 mod aws_dest;
 mod http;
+pub mod s3;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -29,8 +30,17 @@ use crate::telemetry::Counters;
 use aws_dest::{IotAnalyticsDestination, KinesisDestination, SiteWiseDestination};
 use http::HttpDestination;
 
+/// S3 task settings.
+#[derive(Debug, Clone, Default)]
+pub struct S3Config {
+    /// Smallest multipart part (at least 5 MiB).
+    pub min_part_size: u64,
+    /// Folders task files must be in (after resolving symlinks and `..`); `None` = anywhere.
+    pub allowed_dirs: Option<Vec<std::path::PathBuf>>,
+}
+
 /// Exporter settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExportConfig {
     /// Concurrent sends (`STREAM_MANAGER_EXPORTER_THREAD_POOL_SIZE`).
     pub max_in_flight: usize,
@@ -40,6 +50,8 @@ pub struct ExportConfig {
     pub retry_base: Duration,
     /// Timeout of one HTTP request.
     pub http_timeout: Duration,
+    /// S3 task settings.
+    pub s3: S3Config,
 }
 
 /// Largest batch read for one send, in bytes of records.
@@ -64,6 +76,7 @@ enum Destination {
     Kinesis(KinesisDestination),
     IotAnalytics(IotAnalyticsDestination),
     SiteWise(SiteWiseDestination),
+    S3(s3::S3Destination),
 }
 
 impl Destination {
@@ -73,6 +86,7 @@ impl Destination {
             Self::Kinesis(k) => k.send(messages).await,
             Self::IotAnalytics(i) => i.send(stream, messages).await,
             Self::SiteWise(w) => w.send(messages).await,
+            Self::S3(d) => d.send(stream, messages).await,
         }
     }
 }
@@ -122,7 +136,13 @@ fn random() -> u64 {
         .finish()
 }
 
-fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws>) -> Vec<Wanted> {
+fn wanted(
+    def: &MessageStreamDefinition,
+    client: &reqwest::Client,
+    aws: &Arc<Aws>,
+    store: &Arc<Store>,
+    s3_config: &S3Config,
+) -> Vec<Wanted> {
     let Some(e) = &def.export_definition else {
         return Vec::new();
     };
@@ -137,12 +157,6 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
         disabled: disabled.unwrap_or(false),
     };
     let start = |s: Option<i64>| s.unwrap_or(0).max(0) as u64;
-    let unsupported = |kind: ExportKind| {
-        Err(format!(
-            "export to {} is not supported by this version yet; messages are kept until it is",
-            kind.wire_key()
-        ))
-    };
     let mut out = Vec::new();
     for c in &e.http {
         out.push(Wanted {
@@ -223,9 +237,25 @@ fn wanted(def: &MessageStreamDefinition, client: &reqwest::Client, aws: &Arc<Aws
         out.push(Wanted {
             kind: ExportKind::S3TaskExecutor,
             identifier: c.identifier.clone(),
+            // One task at a time, in order.
             spec: spec(Some(1), 1, None, c.priority, c.disabled),
             start: 0,
-            dest: unsupported(ExportKind::S3TaskExecutor),
+            dest: Ok(Destination::S3(s3::S3Destination {
+                aws: aws.clone(),
+                store: store.clone(),
+                export: c.identifier.clone(),
+                threshold: c
+                    .size_threshold_for_multipart_upload_bytes
+                    .unwrap_or(sm_model::defaults::MULTIPART_THRESHOLD)
+                    .max(0) as u64,
+                min_part: s3_config.min_part_size,
+                status: c.status_config.as_ref().and_then(|sc| {
+                    sc.status_stream_name
+                        .clone()
+                        .map(|n| (n, sc.status_level.unwrap_or(sm_model::StatusLevel::Info)))
+                }),
+                allowed_dirs: s3_config.allowed_dirs.clone(),
+            })),
         });
     }
     out
@@ -264,8 +294,8 @@ impl Manager {
         };
         Ok(Self {
             store,
-            config,
             client: http::client(config.http_timeout)?,
+            config,
             aws: Arc::new(Aws::new(aws)?),
             telemetry,
             sched: Scheduler::new(limits, clock::now_ms()),
@@ -315,7 +345,7 @@ impl Manager {
                 continue;
             };
             let persist = def.persistence != Some(Persistence::Memory);
-            for w in wanted(&def, &self.client, &self.aws) {
+            for w in wanted(&def, &self.client, &self.aws, &self.store, &self.config.s3) {
                 let name = (def.name.clone(), w.identifier.clone());
                 seen.push(name.clone());
                 let existing = self.by_name.get(&name).copied().filter(|k| {

@@ -297,6 +297,11 @@ impl Stream {
         })
     }
 
+    /// The stream's folder (File streams).
+    pub fn folder(&self) -> Option<PathBuf> {
+        self.dir.clone()
+    }
+
     /// The definition as given by the client.
     pub fn definition(&self) -> Option<MessageStreamDefinition> {
         let st = self.lock();
