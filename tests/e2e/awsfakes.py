@@ -56,7 +56,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -507,7 +506,8 @@ class FakeAws:
             now = time.monotonic()
             if stream not in k.streams:
                 k.requests.append(KinesisRequest(now, stream, records, "notfound", [False] * len(records), signed))
-                raise AwsError(400, "ResourceNotFoundException", "Stream %s under account 123456789012 not found." % stream)
+                raise AwsError(400, "ResourceNotFoundException",
+                               "Stream %s under account 123456789012 not found." % stream)
             draw = k.rng.random()
             if draw < k.throttle_rate:
                 k.requests.append(KinesisRequest(now, stream, records, "throttle", [False] * len(records), signed))
@@ -642,6 +642,77 @@ def fake_aws(request):
 
 
 # ---------------------------------------------------------------------------
+# a proxy that refuses everything
+# ---------------------------------------------------------------------------
+
+class RefusingProxy:
+    """An HTTP(S) proxy on 127.0.0.1 that answers every request (``CONNECT host:443`` for
+    HTTPS) with 403 and records its request line and arrival time: used as ``HTTPS_PROXY`` so
+    that a daemon aiming at a real AWS endpoint stays on loopback, and the test sees where
+    (and how often) it tried to go."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.requests = []  # (time.monotonic(), request line)
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="refusing-proxy", daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            arrived = time.monotonic()
+            try:
+                conn.settimeout(2.0)
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                with self._lock:
+                    self.requests.append((arrived, head.split(b"\r\n", 1)[0].decode("latin-1")))
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def seen(self):
+        with self._lock:
+            return list(self.requests)
+
+    def summary(self):
+        return "refusing proxy at %s saw %d requests: %r" % (self.url, len(self.requests), self.seen()[-5:])
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+@pytest.fixture
+def refusing_proxy(request):
+    proxy = RefusingProxy()
+    request.node.stash.setdefault(AWS_FAKES_KEY, []).append(proxy)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+# ---------------------------------------------------------------------------
 # moto
 # ---------------------------------------------------------------------------
 
@@ -682,8 +753,7 @@ class MotoServer:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         self.endpoint = "http://127.0.0.1:%d" % port
         deadline = time.monotonic() + timeout
         while True:
@@ -748,10 +818,7 @@ class MotoServer:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+            self.proc.kill()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

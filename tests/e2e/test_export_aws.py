@@ -32,7 +32,7 @@ from stream_manager import (
     StrategyOnFull,
 )
 
-from awsfakes import fake_aws, moto_server, moto_session  # noqa: F401  (fixtures)
+from awsfakes import fake_aws, moto_server, moto_session, refusing_proxy  # noqa: F401  (fixtures)
 from awsfakes import KINESIS_MAX_RECORD_BYTES, KINESIS_MAX_REQUEST_BYTES
 from test_export_http import NO_PROXY_ENV, fmt_status, raw_statuses, statuses, wait_until
 
@@ -656,19 +656,29 @@ def test_iot_analytics_ids_retries_and_error_entries(daemon_factory, tmp_path, f
     assert_no_secrets(d, FAKE_SECRET)
 
 
-def test_iot_analytics_default_endpoint_reports_retirement(daemon_factory, tmp_path):
-    """No endpoint override: the real IoT Analytics endpoint (unreachable here, and retired
-    anyway) fails; describe explains the retirement, nothing is skipped and the daemon serves on."""
+def test_iot_analytics_default_endpoint_reports_retirement(daemon_factory, tmp_path, refusing_proxy):
+    """No endpoint override: the daemon aims at the real IoT Analytics endpoint of the region
+    (through HTTPS_PROXY, a local proxy that refuses everything: nothing leaves loopback).  It
+    fails, describe explains the retirement (2025-12-15), the retries are slow (>= 60 x the
+    retry base apart), nothing is skipped and the daemon serves on."""
+    proxy = refusing_proxy
+    base_ms = 10
     d = start_daemon(daemon_factory, tmp_path, {"AWS_ACCESS_KEY_ID": FAKE_KEY, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
-                                                "AWS_REGION": REGION})
+                                                "AWS_REGION": REGION, "HTTPS_PROXY": proxy.url},
+                     retry_base_ms=base_ms)
     c = d.client()
     name = "retired"
     c.create_message_stream(iot_def(name, "sm_channel", "p-", batch_size=10))
     append_all(c, name, numbered_payloads(3, seed=4))
-    ctx = describe_ctx(c, name)
-    s = wait_until(lambda: (lambda st: st if st.error_message else None)(statuses(c, name)["iot"]), 15,
-                   "describe to report the failure", ctx)
-    assert "retired" in s.error_message and "2025-12-15" in s.error_message, fmt_status(s)
+    ctx = lambda: describe_ctx(c, name)() + "\n" + proxy.summary()  # noqa: E731
+    wait_until(lambda: len(proxy.seen()) >= 3, 15, "three attempts through the proxy", ctx)
+    targets = {line for _, line in proxy.seen()}
+    assert targets == {"CONNECT iotanalytics.%s.amazonaws.com:443 HTTP/1.1" % REGION}, targets
+    times = [t for t, _ in proxy.seen()]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 60 * base_ms / 1000.0 - 0.02, "retries %r s apart: not slow" % (["%.2f" % g for g in gaps],)
+    s = statuses(c, name)["iot"]
+    assert s.error_message, fmt_status(s)
     assert s.last_exported_sequence_number == -1, fmt_status(s)
     assert raw_statuses(d, name)["iot"].get("skippedMessagesCount", 0) == 0
     t0 = time.monotonic()
@@ -676,3 +686,5 @@ def test_iot_analytics_default_endpoint_reports_retirement(daemon_factory, tmp_p
     assert time.monotonic() - t0 < 2.0, "the daemon is slow to serve while the export fails"
     assert d.alive()
     assert_no_secrets(d, FAKE_SECRET)
+    assert "retired" in s.error_message and "2025-12-15" in s.error_message, \
+        "no retirement explanation for a failure against the default endpoint: " + fmt_status(s)

@@ -72,6 +72,15 @@ pub enum PatternError {
         /// The largest count Java accepts for it.
         max: usize,
     },
+    /// `y`, `u` or `Y` repeated 11 to 18 times for a year that is not negative: Java 17 throws
+    /// `ArrayIndexOutOfBoundsException` when printing it (a bug in its `SignStyle.EXCEEDS_PAD`
+    /// check), so the reference cannot render such a key either.
+    JavaCannotPrint {
+        /// The pattern letter.
+        letter: char,
+        /// How many times it is repeated.
+        count: usize,
+    },
     /// A `'` that opens quoted text but is never closed.
     UnterminatedQuote,
     /// `{`, `}` or `#`, which Java reserves.
@@ -157,6 +166,11 @@ impl fmt::Display for PatternError {
             Self::TooManyLetters { letter, count, max } => write!(
                 f,
                 "pattern letter {letter:?} is repeated {count} times; at most {max} allowed"
+            ),
+            Self::JavaCannotPrint { letter, count } => write!(
+                f,
+                "pattern letter {letter:?} repeated {count} times cannot be printed: Java 17's \
+                 DateTimeFormatter fails on 11 to 18 year letters; use at most 10"
             ),
             Self::UnterminatedQuote => f.write_str("a quoted literal `'` is never closed"),
             Self::ReservedCharacter(c) => write!(

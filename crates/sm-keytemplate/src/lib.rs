@@ -24,7 +24,7 @@
 //!
 //! | letter | meaning | counts |
 //! |---|---|---|
-//! | `y` / `u` | year of era / proleptic year | 2: last two digits; 1, 3: padded to count; 4–19: padded, `+` if wider |
+//! | `y` / `u` | year of era / proleptic year | 2: last two digits; 1, 3: padded to count; 4–19: padded, `+` if wider (11–18: error, see below) |
 //! | `Y` | week-based year | as `y`, but no upper bound on the count |
 //! | `M` / `L` | month | 1–2 numeric, 3 `Dec`, 4 `December`, 5 `D` |
 //! | `Q` / `q` | quarter | 1–2 numeric, 3 `Q4`, 4 `4th quarter`, 5 `4` |
@@ -40,7 +40,9 @@
 //! Quoted text `'...'`, `''` for a quote, optional sections `[...]` (always printed) and any
 //! other non-letter character behave as in Java; `{`, `}`, `#` are reserved (error). Letters
 //! Java defines but this crate does not support (era `G`, zones and offsets, `F`, `c`, `A`, `n`,
-//! `N`, `g`, `p`, `B`) and letters Java does not define are errors.
+//! `N`, `g`, `p`, `B`) and letters Java does not define are errors. Java 17 throws
+//! `ArrayIndexOutOfBoundsException` for a non-negative year printed with 11 to 18 `y`, `u` or
+//! `Y` letters; that is an error here too ([`PatternError::JavaCannotPrint`]).
 //!
 //! **Locale.** Text and week fields depend on the JVM's default locale, which the reference
 //! does not document. This crate assumes `Locale.US` (English names; weeks start on Sunday and

@@ -134,10 +134,10 @@ fn field(letter: char, count: usize, t: &DateTime, out: &mut String) -> Result<(
             } else {
                 d.year
             };
-            year_field(year, count, out);
+            year_field(letter, year, count, out)?;
         }
         // Java puts no upper bound on `Y`: it pads to any width.
-        'Y' => year_field(WEEKS.week_based_year(d), count, out),
+        'Y' => year_field(letter, WEEKS.week_based_year(d), count, out)?,
         'M' | 'L' => {
             at_most(5)?;
             let name = MONTHS[d.month as usize - 1];
@@ -223,12 +223,18 @@ fn field(letter: char, count: usize, t: &DateTime, out: &mut String) -> Result<(
 /// `y`, `u`, `Y`: 2 letters print the last two digits of the absolute value; 1 or 3 print the
 /// whole number padded to the count; 4 or more pad to the count and add `+` when the year is
 /// wider than the count (Java's `SignStyle.EXCEEDS_PAD`). Negative years get `-`.
-fn year_field(year: i64, count: usize, out: &mut String) {
+///
+/// Java 17 cannot print a non-negative year with 11 to 18 letters: its `EXCEEDS_PAD` check
+/// indexes a table of powers of ten that stops at 10¹⁰ and throws
+/// `ArrayIndexOutOfBoundsException`. The same inputs are an error here.
+fn year_field(letter: char, year: i64, count: usize, out: &mut String) -> Result<(), PatternError> {
     match count {
         2 => number(out, (year.unsigned_abs() % 100) as i64, 2, Sign::Normal),
         1 | 3 => number(out, year, count, Sign::Normal),
+        11..=18 if year >= 0 => return Err(PatternError::JavaCannotPrint { letter, count }),
         _ => number(out, year, count, Sign::ExceedsPad),
     }
+    Ok(())
 }
 
 /// Appends `value` zero-padded to `min_width` digits, signed per `sign`.
@@ -300,6 +306,30 @@ mod tests {
         // The first error from the left wins, like Java.
         assert_eq!(fmt("b'", 0), Err(PatternError::UnknownLetter('b')));
         assert_eq!(fmt("'b", 0), Err(PatternError::UnterminatedQuote));
+    }
+
+    /// Java 17 throws for 11 to 18 year letters unless the year is negative (found by fuzzing
+    /// against Java).
+    #[test]
+    fn java_cannot_print_11_to_18_year_letters() {
+        for letter in ['y', 'u', 'Y'] {
+            for count in 11..=18 {
+                let p = letter.to_string().repeat(count);
+                assert_eq!(
+                    fmt(&p, 0),
+                    Err(PatternError::JavaCannotPrint { letter, count })
+                );
+            }
+        }
+        // Year -292275055: `u` and `Y` are negative and print; `y` (year of era) is positive.
+        assert_eq!(fmt(&"u".repeat(11), i64::MIN).unwrap(), "-00292275055");
+        assert_eq!(
+            fmt(&"Y".repeat(18), i64::MIN).unwrap(),
+            "-000000000292275055"
+        );
+        assert!(fmt(&"y".repeat(11), i64::MIN).is_err());
+        assert_eq!(fmt(&"y".repeat(10), 0).unwrap(), "0000001970");
+        assert_eq!(fmt(&"y".repeat(19), 0).unwrap(), "0000000000000001970");
     }
 
     #[test]

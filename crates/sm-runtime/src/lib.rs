@@ -78,6 +78,7 @@ pub fn main() -> ExitCode {
 
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let store = tokio::task::block_in_place(|| Store::open(&config.store_root))?;
     let addr = std::net::SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -127,7 +128,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         })
     };
-    server::serve(listener, shared.clone(), shutdown_signal()).await;
+    server::serve(listener, shared.clone(), shutdown).await;
     expirer.abort();
     exporter.abort();
     info!("shutting down: flushing streams");
@@ -136,22 +137,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Installs the SIGTERM and Ctrl-C handlers (before the port file announces the daemon, so a
+/// supervisor that signals it at once is obeyed) and returns a future that resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => info!("received Ctrl-C"),
+            _ = term.recv() => info!("received SIGTERM"),
         }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => info!("received Ctrl-C"),
-        () = term => info!("received SIGTERM"),
-    }
+    })
 }

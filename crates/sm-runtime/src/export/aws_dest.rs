@@ -203,6 +203,9 @@ impl IotAnalyticsDestination {
                             r.whole_error
                         );
                         r.slow = true;
+                        for &i in &all[c * iotanalytics::MAX_MESSAGES..] {
+                            outcomes[i] = Some(RecordOutcome::Retry(r.whole_error.clone()));
+                        }
                     }
                     break;
                 }
