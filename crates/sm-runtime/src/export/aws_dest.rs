@@ -31,6 +31,26 @@ pub struct IotAnalyticsDestination {
     pub prefix: Option<String>,
 }
 
+/// The region and endpoint of `service`, or `None` with `r` set to a slow retry saying why.
+fn target(
+    aws: &Aws,
+    service: Service,
+    label: &str,
+    r: &mut SendResult,
+) -> Option<(String, sm_aws::endpoint::Endpoint)> {
+    match aws.region() {
+        Ok(region) => {
+            let endpoint = aws.settings.endpoints.resolve(service, &region);
+            Some((region, endpoint))
+        }
+        Err(m) => {
+            r.whole_error = format!("{label}: {m}");
+            r.slow = true;
+            None
+        }
+    }
+}
+
 /// Fills `r` for a whole-call failure at message `from` onwards.
 fn fail_rest(
     r: &mut SendResult,
@@ -71,19 +91,10 @@ impl KinesisDestination {
             .settings
             .kinesis_limits
             .unwrap_or(kinesis::DEFAULT_LIMITS);
-        let region = match self.aws.region() {
-            Ok(region) => region,
-            Err(m) => {
-                r.whole_error = format!("Kinesis: {m}");
-                r.slow = true;
-                return r;
-            }
+        let Some((region, endpoint)) = target(&self.aws, Service::Kinesis, "Kinesis", &mut r)
+        else {
+            return r;
         };
-        let endpoint = self
-            .aws
-            .settings
-            .endpoints
-            .resolve(Service::Kinesis, &region);
         let keys: Vec<String> = messages
             .iter()
             .map(|_| uuid::Uuid::new_v4().to_string())
@@ -142,19 +153,11 @@ impl IotAnalyticsDestination {
     /// Sends the messages with `BatchPutMessage`, 100 per call.
     pub async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
         let mut r = SendResult::default();
-        let region = match self.aws.region() {
-            Ok(region) => region,
-            Err(m) => {
-                r.whole_error = format!("IoT Analytics: {m}");
-                r.slow = true;
-                return r;
-            }
+        let Some((region, endpoint)) =
+            target(&self.aws, Service::IotAnalytics, "IoT Analytics", &mut r)
+        else {
+            return r;
         };
-        let endpoint = self
-            .aws
-            .settings
-            .endpoints
-            .resolve(Service::IotAnalytics, &region);
         let tag = fnv1a(stream.as_bytes());
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
         let all: Vec<usize> = (0..messages.len()).collect();
@@ -244,19 +247,11 @@ impl SiteWiseDestination {
     /// skipped.
     pub async fn send(&self, messages: &[&OwnedMessage]) -> SendResult {
         let mut r = SendResult::default();
-        let region = match self.aws.region() {
-            Ok(region) => region,
-            Err(m) => {
-                r.whole_error = format!("IoT SiteWise: {m}");
-                r.slow = true;
-                return r;
-            }
+        let Some((region, endpoint)) =
+            target(&self.aws, Service::IotSiteWise, "IoT SiteWise", &mut r)
+        else {
+            return r;
         };
-        let endpoint = self
-            .aws
-            .settings
-            .endpoints
-            .resolve(Service::IotSiteWise, &region);
         let now = clock::now_ms();
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; messages.len()];
         let mut valid: Vec<(usize, PutAssetPropertyValueEntry)> = Vec::new();
