@@ -68,6 +68,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod conn;
