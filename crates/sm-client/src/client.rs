@@ -514,6 +514,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn client_is_shareable() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Client>();
+        shareable::<Error>();
+    }
+
+    #[test]
     fn status_codes_map() {
         assert_eq!(status_code(0), Some(ResponseStatusCode::Success));
         assert_eq!(status_code(18), Some(ResponseStatusCode::UnknownOperation));

@@ -48,20 +48,22 @@ impl ClientConfig {
     /// as the SDKs read it: `STREAM_MANAGER_SERVER_HOST`, `STREAM_MANAGER_SERVER_PORT` and
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Fails when the port variable is not a port number.
     pub fn from_env() -> Result<Self, ValidationError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ValidationError> {
         let mut c = Self::default();
-        if let Ok(host) = std::env::var("STREAM_MANAGER_SERVER_HOST") {
-            if !host.is_empty() {
-                c.host = host;
-            }
+        if let Some(host) = var("STREAM_MANAGER_SERVER_HOST").filter(|h| !h.is_empty()) {
+            c.host = host;
         }
-        if let Ok(port) = std::env::var("STREAM_MANAGER_SERVER_PORT") {
+        if let Some(port) = var("STREAM_MANAGER_SERVER_PORT") {
             c.port = port.trim().parse().map_err(|_| {
                 ValidationError::new(format!(
                     "STREAM_MANAGER_SERVER_PORT must be a port number, got {port:?}"
                 ))
             })?;
         }
-        c.auth_token = std::env::var("AWS_CONTAINER_AUTHORIZATION_TOKEN").ok();
+        c.auth_token = var("AWS_CONTAINER_AUTHORIZATION_TOKEN");
         Ok(c)
     }
 }
@@ -85,6 +87,31 @@ impl fmt::Debug for ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            ClientConfig::from_lookup(env(&[])).unwrap(),
+            ClientConfig::default()
+        );
+        let c = ClientConfig::from_lookup(env(&[
+            ("STREAM_MANAGER_SERVER_HOST", "10.0.0.1"),
+            ("STREAM_MANAGER_SERVER_PORT", "18088"),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "svcuid"),
+        ]))
+        .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("10.0.0.1", 18088));
+        assert_eq!(c.auth_token.as_deref(), Some("svcuid"));
+        let e = ClientConfig::from_lookup(env(&[("STREAM_MANAGER_SERVER_PORT", "x")])).unwrap_err();
+        assert!(e.message().contains("STREAM_MANAGER_SERVER_PORT"), "{e}");
+    }
 
     #[test]
     fn debug_redacts_the_token() {

@@ -136,6 +136,8 @@ pub(crate) struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.shared
+            .kill(Error::connection("the client was dropped", None));
         for t in &self.tasks {
             t.abort();
         }

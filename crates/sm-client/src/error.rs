@@ -138,7 +138,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for a non-success `status`.
+    /// The error for a non-success `status` (a `Success` status, which is no error, becomes
+    /// [`Error::UnknownFailure`]).
     pub fn from_status(e: StatusError) -> Self {
         use ResponseStatusCode as S;
         match e.status {
