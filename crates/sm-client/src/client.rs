@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use serde::de::{DeserializeOwned, IntoDeserializer};
@@ -28,6 +29,8 @@ use crate::ClientConfig;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// This handle's request timeout (see [`Client::with_request_timeout`]).
+    request_timeout: Duration,
 }
 
 struct Inner {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("config", &self.inner.config)
+            .field("request_timeout", &self.request_timeout)
             .field("session", &self.session())
             .finish()
     }
@@ -214,6 +218,7 @@ impl Client {
     /// A client that connects on its first call.
     pub fn new(config: ClientConfig) -> Self {
         Self {
+            request_timeout: config.request_timeout,
             inner: Arc::new(Inner {
                 config,
                 current: Mutex::new(None),
@@ -223,9 +228,25 @@ impl Client {
         }
     }
 
-    /// The configuration.
+    /// The configuration (its `request_timeout` is the one the client was made with; see
+    /// [`Client::request_timeout`] for this handle's).
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// A handle on the same connection whose calls wait up to `timeout` (e.g. for long polls
+    /// beyond the configured request timeout, or for short health checks).
+    #[must_use]
+    pub fn with_request_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            request_timeout: timeout,
+        }
+    }
+
+    /// How long this handle's calls wait for their response.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// What the server said at the last successful Connect, while that connection is open.
@@ -273,7 +294,7 @@ impl Client {
     ) -> Result<R, Error> {
         let id = self.next_id();
         let frame = build(&id)?;
-        let after = self.inner.config.request_timeout;
+        let after = self.request_timeout;
         let response = tokio::time::timeout(after, async {
             self.send(id, frame).await?.response().await
         })
@@ -421,7 +442,7 @@ impl Client {
     {
         check_name("name", stream)?;
         let window = window.max(1);
-        let after = self.inner.config.request_timeout;
+        let after = self.request_timeout;
         let op = Op::AppendMessage;
         let mut in_flight: VecDeque<(Waiter, Instant)> = VecDeque::with_capacity(window);
         let mut out = Vec::new();
@@ -479,7 +500,7 @@ impl Client {
     ) -> Result<Vec<Message>, Error> {
         check_name("streamName", stream)?;
         validate::read_options(&options)?;
-        let limit = self.inner.config.request_timeout.as_millis();
+        let limit = self.request_timeout.as_millis();
         if let Some(t) = options.read_timeout_millis {
             if i128::from(t) > limit as i128 {
                 return Err(Error::Validation(sm_model::ValidationError::new(format!(

@@ -18,6 +18,8 @@
 //! pipelined and a long-poll read never blocks an append. When the connection drops, the
 //! calls waiting on it fail with [`Error::Connection`] and the next call reconnects.
 //! [`Client::append_many`] pipelines a batch of appends from a single task.
+//! [`Client::with_request_timeout`] gives a handle on the same connection with another
+//! timeout (a read may only wait as long as its handle's timeout).
 //!
 //! The client needs a Tokio runtime with the `net`, `time` and `io-util` drivers.
 //!

@@ -222,13 +222,18 @@ async fn timeout_then_late_answer_is_ignored() {
         "{e:?}"
     );
     assert!(e.is_transient());
-    let e = c.list_streams().await.unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
-    // The late answer to the second request arrives while the third waits: it is dropped,
-    // and the third gets its own.
+    let short = c.with_request_timeout(Duration::from_millis(100));
+    assert_eq!(short.request_timeout(), Duration::from_millis(100));
+    let e = short.list_streams().await.unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout { after, .. } if after == Duration::from_millis(100)),
+        "{e:?}"
+    );
+    // The late answer to the second request arrives after it timed out: it matches no
+    // waiter and is dropped; the requests around it get their own answers.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(c.list_streams().await.unwrap(), ["fake"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(c.list_streams().await.unwrap(), ["fake"]);
 }
 
@@ -288,6 +293,24 @@ async fn handshake_contents_and_refusals() {
         assert_eq!(seen[0].auth_token.as_deref(), Some("tok"));
         assert_eq!(seen[1].auth_token, None, "no token: the key is omitted");
     }
+
+    // Concurrent first calls on a lazy client share one handshake.
+    let lazy_server = fake(ResponseStatusCode::Success, 1, |_, req| {
+        Answer::Now(answer_ok(req))
+    })
+    .await;
+    let lazy = Client::new(config(lazy_server.port));
+    assert!(lazy.session().is_none());
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let c = lazy.clone();
+            tokio::spawn(async move { c.list_streams().await })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), ["fake"]);
+    }
+    assert_eq!(lazy_server.connects.lock().unwrap().len(), 1);
 
     let refused = fake(ResponseStatusCode::UnsupportedProtocolVersion, 1, |_, _| {
         Answer::Silence
