@@ -1,8 +1,8 @@
 //! Developer tasks of the workspace, the single entry point for CI.
 //!
-//! * `cargo xtask ci`: everything CI checks, in order: fmt, clippy `-D warnings`, all Rust
-//!   tests, cargo-deny (bans, licenses, sources), the release build, and the end-to-end suite
-//!   (the official Python SDK against the real binary).
+//! * `cargo xtask ci`: everything CI checks, in order: fmt, clippy `-D warnings`, the release
+//!   build (sm-client's tests run against it), all Rust tests, cargo-deny (bans, licenses,
+//!   sources), and the end-to-end suite (the official Python SDK against the real binary).
 //! * `cargo xtask e2e [PYTEST ARGS]`: only the release build and the end-to-end suite.
 //! * `cargo xtask deny`: only cargo-deny.
 //! * `cargo xtask bench`: the benchmarks; prints their tables and writes them into
@@ -90,6 +90,8 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // sm-client's tests drive the release binary: build it before `cargo test`.
+    run(cargo().args(["build", "--release", "-p", "stream-manager"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     deny()?;
     e2e(&[])

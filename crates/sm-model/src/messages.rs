@@ -203,6 +203,24 @@ pub struct MessageRef<'a> {
     pub payload: &'a [u8],
 }
 
+/// One message as a client receives it: the owned, decodable counterpart of [`MessageRef`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// Stream name.
+    #[serde(default)]
+    pub stream_name: String,
+    /// Sequence number.
+    #[serde(default)]
+    pub sequence_number: i64,
+    /// Time of the append, ms since the epoch.
+    #[serde(default)]
+    pub ingest_time: i64,
+    /// The payload, as a CBOR byte string.
+    #[serde(default, with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
 /// Op 10: the answer to a read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -318,4 +336,30 @@ pub struct DescribeMessageStreamResponse {
     /// The stream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_stream_info: Option<MessageStreamInfo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ref_decodes_as_message() {
+        let sent = MessageRef {
+            stream_name: "s",
+            sequence_number: 7,
+            ingest_time: 1_700_000_000_000,
+            payload: b"abc",
+        };
+        let json = serde_json::to_vec(&sent).unwrap();
+        let got: Message = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            got,
+            Message {
+                stream_name: "s".into(),
+                sequence_number: 7,
+                ingest_time: 1_700_000_000_000,
+                payload: b"abc".to_vec(),
+            }
+        );
+    }
 }

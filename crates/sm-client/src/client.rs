@@ -1,0 +1,583 @@
+//! The [`Client`]: typed operations over a shared, pipelined connection.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::{Deserialize, Serialize};
+use sm_model::{
+    validate, ListStreamsRequest, Message, MessageStreamDefinition, MessageStreamInfo,
+    NamedRequest, ReadMessagesOptions, ReadMessagesRequest, ResponseStatusCode,
+};
+use sm_wire::{encode_frame, Op, PROTOCOL_MAX_FRAME};
+use tokio::time::Instant;
+
+use crate::conn::{Conn, Frame, Session, Waiter};
+use crate::error::{Error, StatusError};
+use crate::ClientConfig;
+
+/// An async client of one stream manager server.
+///
+/// Cheap to clone; clones share one connection. Every call may run concurrently with the
+/// others: requests are pipelined on the connection and their responses matched by
+/// `requestId`, so a long-poll read never holds back an append. When the connection drops,
+/// the calls waiting on it fail with [`Error::Connection`] and the next call opens a new one
+/// (full handshake).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    /// This handle's request timeout (see [`Client::with_request_timeout`]).
+    request_timeout: Duration,
+}
+
+struct Inner {
+    config: ClientConfig,
+    current: Mutex<Option<Arc<Conn>>>,
+    /// Held while opening a connection, so concurrent callers share one handshake.
+    connecting: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("request_timeout", &self.request_timeout)
+            .field("session", &self.session())
+            .finish()
+    }
+}
+
+/// The status fields every response carries, plus the operation's own.
+trait Reply: DeserializeOwned {
+    fn head(&mut self) -> (Option<i64>, Option<String>, Option<String>);
+}
+
+macro_rules! reply {
+    ($name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct $name {
+            #[serde(default)]
+            request_id: Option<String>,
+            #[serde(default)]
+            status: Option<i64>,
+            #[serde(default)]
+            error_message: Option<String>,
+            $($(#[$fm])* $field: $ty,)*
+        }
+
+        impl Reply for $name {
+            fn head(&mut self) -> (Option<i64>, Option<String>, Option<String>) {
+                (self.status, self.error_message.take(), self.request_id.take())
+            }
+        }
+    };
+}
+
+reply!(StatusReply {});
+reply!(AppendReply {
+    #[serde(default)]
+    sequence_number: Option<i64>,
+});
+reply!(ReadReply {
+    #[serde(default)]
+    messages: Vec<Message>,
+});
+reply!(ListReply {
+    #[serde(default)]
+    streams: Vec<String>,
+});
+reply!(DescribeReply {
+    #[serde(default)]
+    message_stream_info: Option<MessageStreamInfo>,
+});
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DefinitionBody<'a> {
+    request_id: &'a str,
+    definition: &'a MessageStreamDefinition,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppendBody<'a> {
+    request_id: &'a str,
+    name: &'a str,
+    #[serde(with = "serde_bytes")]
+    payload: &'a [u8],
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::CreateMessageStream => "CreateMessageStream",
+        Op::UpdateMessageStream => "UpdateMessageStream",
+        Op::DeleteMessageStream => "DeleteMessageStream",
+        Op::DescribeMessageStream => "DescribeMessageStream",
+        Op::ListStreams => "ListStreams",
+        Op::AppendMessage => "AppendMessage",
+        Op::ReadMessages => "ReadMessages",
+        _ => "request",
+    }
+}
+
+/// Encodes one request frame, refusing (like the SDKs) frames above the protocol maximum.
+fn encode<B: Serialize>(op: Op, body: &B) -> Result<Bytes, Error> {
+    encode_within(op, body, PROTOCOL_MAX_FRAME)
+}
+
+fn encode_within<B: Serialize>(op: Op, body: &B, max: u32) -> Result<Bytes, Error> {
+    let mut out = BytesMut::new();
+    let too_large = |what: String| {
+        Error::RequestPayloadTooLarge(StatusError::new(
+            ResponseStatusCode::RequestPayloadTooLarge,
+            Some(what),
+            None,
+        ))
+    };
+    match encode_frame(op, body, &mut out) {
+        Ok(len) if len > max as usize => Err(too_large(format!(
+            "a {} frame of {len} bytes exceeds the protocol maximum of {max} bytes; not sent",
+            op_name(op)
+        ))),
+        Ok(_) => Ok(out.freeze()),
+        Err(e) => Err(too_large(format!("could not encode the request: {e}"))),
+    }
+}
+
+fn status_code(raw: i64) -> Option<ResponseStatusCode> {
+    let v = u8::try_from(raw).ok()?;
+    ResponseStatusCode::deserialize(
+        IntoDeserializer::<serde::de::value::Error>::into_deserializer(v),
+    )
+    .ok()
+}
+
+/// Checks a response's op and status and decodes its body.
+fn decode<R: Reply>(op: Op, (got, payload): Frame) -> Result<R, Error> {
+    let mut reply: R = if got == op.response() as u8 {
+        ciborium::from_reader(&payload[..]).map_err(|e| {
+            Error::Protocol(format!(
+                "could not decode the {} response: {e}",
+                op_name(op)
+            ))
+        })?
+    } else if got == Op::UnknownOperationError as u8 {
+        let mut r: StatusReply = ciborium::from_reader(&payload[..]).map_err(|e| {
+            Error::Protocol(format!("could not decode the UnknownOperationError: {e}"))
+        })?;
+        let (status, message, id) = r.head();
+        return Err(match status.and_then(status_code) {
+            Some(ResponseStatusCode::Success) | None => Error::Protocol(format!(
+                "the server answered {} with UnknownOperationError and status {status:?}",
+                op_name(op)
+            )),
+            Some(s) => Error::from_status(StatusError::new(s, message, id)),
+        });
+    } else {
+        return Err(Error::Protocol(format!(
+            "the server answered {} with op {got}, expected {}",
+            op_name(op),
+            op.response() as u8
+        )));
+    };
+    let (status, message, id) = reply.head();
+    let Some(raw) = status else {
+        return Err(Error::Protocol(format!(
+            "the {} response has no status",
+            op_name(op)
+        )));
+    };
+    match status_code(raw) {
+        Some(ResponseStatusCode::Success) => Ok(reply),
+        Some(s) => Err(Error::from_status(StatusError::new(s, message, id))),
+        None => Err(Error::Protocol(format!(
+            "the {} response has unknown status {raw}",
+            op_name(op)
+        ))),
+    }
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), Error> {
+    Ok(validate::name(field, name)?)
+}
+
+impl Client {
+    /// Connects (TCP and the Connect handshake) and returns the client. Fails with the
+    /// connect error, e.g. [`Error::Unauthorized`] for a refused token.
+    pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
+        let client = Self::new(config);
+        client.conn().await?;
+        Ok(client)
+    }
+
+    /// A client that connects on its first call.
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            request_timeout: config.request_timeout,
+            inner: Arc::new(Inner {
+                config,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                next_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The configuration (its `request_timeout` is the one the client was made with; see
+    /// [`Client::request_timeout`] for this handle's).
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// A handle on the same connection whose calls wait up to `timeout` (e.g. for long polls
+    /// beyond the configured request timeout, or for short health checks).
+    #[must_use]
+    pub fn with_request_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            request_timeout: timeout,
+        }
+    }
+
+    /// How long this handle's calls wait for their response.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// What the server said at the last successful Connect, while that connection is open.
+    pub fn session(&self) -> Option<Session> {
+        self.current()
+            .filter(|c| !c.is_dead())
+            .map(|c| c.session().clone())
+    }
+
+    fn current(&self) -> Option<Arc<Conn>> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The open connection, or a new one.
+    async fn conn(&self) -> Result<Arc<Conn>, Error> {
+        if let Some(c) = self.current().filter(|c| !c.is_dead()) {
+            return Ok(c);
+        }
+        let _opening = self.inner.connecting.lock().await;
+        if let Some(c) = self.current().filter(|c| !c.is_dead()) {
+            return Ok(c);
+        }
+        let c = Arc::new(Conn::open(&self.inner.config).await?);
+        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    fn next_id(&self) -> String {
+        format!("rs-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn send(&self, id: String, frame: Bytes) -> Result<Waiter, Error> {
+        self.conn().await?.send(id, frame).await
+    }
+
+    /// One request and its response, within the request timeout.
+    async fn call<R: Reply>(
+        &self,
+        op: Op,
+        build: impl FnOnce(&str) -> Result<Bytes, Error>,
+    ) -> Result<R, Error> {
+        let id = self.next_id();
+        let frame = build(&id)?;
+        let after = self.request_timeout;
+        let response = tokio::time::timeout(after, async {
+            self.send(id, frame).await?.response().await
+        })
+        .await
+        .map_err(|_| Error::Timeout {
+            operation: op_name(op),
+            after,
+        })??;
+        decode(op, response)
+    }
+
+    /// Creates a stream (op 2). The definition is checked against the SDK's limits first.
+    /// An existing name is [`Error::InvalidRequest`].
+    pub async fn create_message_stream(&self, def: &MessageStreamDefinition) -> Result<(), Error> {
+        validate::definition(def)?;
+        let op = Op::CreateMessageStream;
+        self.call::<StatusReply>(op, |id| {
+            encode(
+                op,
+                &DefinitionBody {
+                    request_id: id,
+                    definition: def,
+                },
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Replaces a stream's definition (op 15). A change the server cannot make (persistence,
+    /// a `maxSize` below the stored bytes, …) is [`Error::UpdateNotAllowed`].
+    pub async fn update_message_stream(&self, def: &MessageStreamDefinition) -> Result<(), Error> {
+        validate::definition(def)?;
+        let op = Op::UpdateMessageStream;
+        self.call::<StatusReply>(op, |id| {
+            encode(
+                op,
+                &DefinitionBody {
+                    request_id: id,
+                    definition: def,
+                },
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a stream and its data (op 3); a missing stream is [`Error::ResourceNotFound`].
+    pub async fn delete_message_stream(&self, name: &str) -> Result<(), Error> {
+        check_name("name", name)?;
+        let op = Op::DeleteMessageStream;
+        self.call::<StatusReply>(op, |id| {
+            encode(
+                op,
+                &NamedRequest {
+                    request_id: Some(id.to_owned()),
+                    name: Some(name.to_owned()),
+                },
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The names of every stream (op 11).
+    pub async fn list_streams(&self) -> Result<Vec<String>, Error> {
+        let op = Op::ListStreams;
+        let r: ListReply = self
+            .call(op, |id| {
+                encode(
+                    op,
+                    &ListStreamsRequest {
+                        request_id: Some(id.to_owned()),
+                    },
+                )
+            })
+            .await?;
+        Ok(r.streams)
+    }
+
+    /// A stream's definition (with defaults filled), storage figures and export statuses
+    /// (op 13).
+    pub async fn describe_message_stream(&self, name: &str) -> Result<MessageStreamInfo, Error> {
+        check_name("name", name)?;
+        let op = Op::DescribeMessageStream;
+        let r: DescribeReply = self
+            .call(op, |id| {
+                encode(
+                    op,
+                    &NamedRequest {
+                        request_id: Some(id.to_owned()),
+                        name: Some(name.to_owned()),
+                    },
+                )
+            })
+            .await?;
+        r.message_stream_info.ok_or_else(|| {
+            Error::Protocol("the DescribeMessageStream response has no messageStreamInfo".into())
+        })
+    }
+
+    /// Appends one message (op 4) and returns its sequence number. The payload must not be
+    /// empty. A full `RejectNewData` stream is [`Error::InvalidRequest`].
+    pub async fn append_message(
+        &self,
+        stream: &str,
+        payload: impl AsRef<[u8]>,
+    ) -> Result<i64, Error> {
+        let payload = payload.as_ref();
+        check_name("name", stream)?;
+        validate::payload(Some(payload))?;
+        let op = Op::AppendMessage;
+        let r: AppendReply = self
+            .call(op, |id| {
+                encode(
+                    op,
+                    &AppendBody {
+                        request_id: id,
+                        name: stream,
+                        payload,
+                    },
+                )
+            })
+            .await?;
+        sequence_number(r)
+    }
+
+    /// Appends many messages with up to `window` requests in flight at once on the shared
+    /// connection, and returns their sequence numbers in the order of `payloads`.
+    ///
+    /// The server may serve the requests of one window in any order, so sequence numbers are
+    /// unique but not necessarily increasing along `payloads` when `window > 1`; use
+    /// `window = 1` for strict order. Each message has the full request timeout from the
+    /// moment it is sent. On the first error the call stops sending and returns it; the
+    /// messages before it, and those still in flight, may have been appended.
+    pub async fn append_many<I>(
+        &self,
+        stream: &str,
+        payloads: I,
+        window: usize,
+    ) -> Result<Vec<i64>, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        check_name("name", stream)?;
+        let window = window.max(1);
+        let after = self.request_timeout;
+        let op = Op::AppendMessage;
+        let mut in_flight: VecDeque<(Waiter, Instant)> = VecDeque::with_capacity(window);
+        let mut out = Vec::new();
+        let finish = |(w, deadline): (Waiter, Instant)| async move {
+            let frame = tokio::time::timeout_at(deadline, w.response())
+                .await
+                .map_err(|_| Error::Timeout {
+                    operation: op_name(op),
+                    after,
+                })??;
+            sequence_number(decode::<AppendReply>(op, frame)?)
+        };
+        for payload in payloads {
+            if in_flight.len() == window {
+                let oldest = in_flight.pop_front().expect("the window is full");
+                out.push(finish(oldest).await?);
+            }
+            let payload = payload.as_ref();
+            validate::payload(Some(payload))?;
+            let id = self.next_id();
+            let frame = encode(
+                op,
+                &AppendBody {
+                    request_id: &id,
+                    name: stream,
+                    payload,
+                },
+            )?;
+            let deadline = Instant::now() + after;
+            let waiter = tokio::time::timeout_at(deadline, self.send(id, frame))
+                .await
+                .map_err(|_| Error::Timeout {
+                    operation: op_name(op),
+                    after,
+                })??;
+            in_flight.push_back((waiter, deadline));
+        }
+        for w in in_flight {
+            out.push(finish(w).await?);
+        }
+        Ok(out)
+    }
+
+    /// Reads messages (op 5) from `options.desiredStartSequenceNumber` (default 0, clamped to
+    /// the oldest): at least `minMessageCount` (default 1) and at most `maxMessageCount`
+    /// (default: the minimum), waiting up to `readTimeoutMillis` (default 0: do not wait) for
+    /// enough of them, else [`Error::NotEnoughMessages`].
+    ///
+    /// Checked first as the SDK does: `min ≤ max`, and `readTimeoutMillis` no longer than the
+    /// client's request timeout (a long poll must end before the client gives up on it).
+    pub async fn read_messages(
+        &self,
+        stream: &str,
+        options: ReadMessagesOptions,
+    ) -> Result<Vec<Message>, Error> {
+        check_name("streamName", stream)?;
+        validate::read_options(&options)?;
+        let limit = self.request_timeout.as_millis();
+        if let Some(t) = options.read_timeout_millis {
+            if i128::from(t) > limit as i128 {
+                return Err(Error::Validation(sm_model::ValidationError::new(format!(
+                    "readMessagesOptions.readTimeoutMillis ({t}) must be at most the client's request timeout ({limit} ms)"
+                ))));
+            }
+        }
+        let op = Op::ReadMessages;
+        let r: ReadReply = self
+            .call(op, |id| {
+                encode(
+                    op,
+                    &ReadMessagesRequest {
+                        request_id: Some(id.to_owned()),
+                        stream_name: Some(stream.to_owned()),
+                        read_messages_options: Some(options),
+                    },
+                )
+            })
+            .await?;
+        Ok(r.messages)
+    }
+}
+
+fn sequence_number(r: AppendReply) -> Result<i64, Error> {
+    r.sequence_number
+        .ok_or_else(|| Error::Protocol("the AppendMessage response has no sequenceNumber".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_shareable() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Client>();
+        shareable::<Error>();
+    }
+
+    #[test]
+    fn status_codes_map() {
+        assert_eq!(status_code(0), Some(ResponseStatusCode::Success));
+        assert_eq!(status_code(18), Some(ResponseStatusCode::UnknownOperation));
+        assert_eq!(status_code(19), None);
+        assert_eq!(status_code(-1), None);
+    }
+
+    #[test]
+    fn oversize_frames_are_refused_before_sending() {
+        // A 100-byte limit stands in for the protocol's 1 GiB.
+        let body = |payload| AppendBody {
+            request_id: "x",
+            name: "s",
+            payload,
+        };
+        assert!(encode_within(Op::AppendMessage, &body(&[1; 50]), 100).is_ok());
+        let err = encode_within(Op::AppendMessage, &body(&[1; 100]), 100).unwrap_err();
+        assert!(matches!(err, Error::RequestPayloadTooLarge(_)), "{err}");
+        assert_eq!(
+            err.status(),
+            Some(ResponseStatusCode::RequestPayloadTooLarge)
+        );
+    }
+
+    #[test]
+    fn wrong_op_and_bad_status_are_protocol_errors() {
+        let mut out = BytesMut::new();
+        sm_wire::encode_status(
+            Op::ListStreamsResponse,
+            Some("1"),
+            ResponseStatusCode::Success,
+            None,
+            &mut out,
+        );
+        let payload = out.split_off(5).freeze();
+        let err = decode::<AppendReply>(Op::AppendMessage, (12, payload)).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+    }
+}
