@@ -35,10 +35,18 @@ pub fn check_update(
             n.max_size, now.total_bytes
         )));
     }
-    if n.max_size < n.segment_size {
+    // Only a changed size is held to the rule, so that re-sending a definition that create
+    // accepted (say maxSize 1 MiB with the default 16 MiB segments) is not refused.
+    if n.max_size != o.max_size && n.max_size < n.segment_size {
         return Err(ValidationError::new(format!(
             "maxSize {} must be at least streamSegmentSize {}",
             n.max_size, n.segment_size
+        )));
+    }
+    if n.segment_size != o.segment_size && n.segment_size > n.max_size {
+        return Err(ValidationError::new(format!(
+            "streamSegmentSize {} must not exceed maxSize {}",
+            n.segment_size, n.max_size
         )));
     }
     let old_ids: Vec<&str> = old.exports().iter().map(|e| e.identifier).collect();
@@ -110,6 +118,16 @@ mod tests {
         assert!(check_update(&def(), &n, EMPTY).is_err());
         n.stream_segment_size = Some(1 << 19);
         assert!(check_update(&def(), &n, now).is_ok());
+    }
+
+    #[test]
+    fn unchanged_sizes_are_not_rechecked() {
+        let mut d = def();
+        d.max_size = Some(1 << 20);
+        assert!(check_update(&d, &d.clone(), EMPTY).is_ok());
+        let mut n = d.clone();
+        n.stream_segment_size = Some(2 << 20);
+        assert!(check_update(&d, &n, EMPTY).unwrap_err().message().contains("streamSegmentSize"));
     }
 
     #[test]
