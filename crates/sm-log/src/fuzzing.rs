@@ -118,7 +118,10 @@ fn damaged_log(data: &[u8]) -> (MemorySegments, Appended, bool) {
 
 /// Recovers `mem` fully and lazily and checks the invariants.
 fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
-    let scans = mem.segments().map(|(b, bytes)| scan_segment(b, bytes)).collect();
+    let scans = mem
+        .segments()
+        .map(|(b, bytes)| scan_segment(b, bytes))
+        .collect();
     let (full, actions) = StreamLog::recover(settings(), scans);
     let mut repaired = mem.clone();
     repair(&mut repaired, &actions);
@@ -129,9 +132,10 @@ fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
         .collect();
     let (again, actions) = StreamLog::recover(settings(), scans);
     assert!(
-        actions
-            .iter()
-            .all(|a| matches!(a, RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. })),
+        actions.iter().all(|a| matches!(
+            a,
+            RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. }
+        )),
         "a repaired store needs no more repairs: {actions:?}"
     );
     assert_eq!(again.next_seq(), full.next_seq());
@@ -202,7 +206,10 @@ fn served(log: &StreamLog, mem: &MemorySegments, appended: Option<(&Appended, bo
     for c in &plan.chunks {
         let bytes = mem.read(c).expect("planned bytes exist");
         let recs = decode_records(bytes, c.first_seq, c.count).expect("served records are good");
-        seen.extend(recs.iter().map(|r| (r.seq, r.payload.to_vec(), r.ingest_time)));
+        seen.extend(
+            recs.iter()
+                .map(|r| (r.seq, r.payload.to_vec(), r.ingest_time)),
+        );
     }
     if plan.need_index.is_some() {
         return;
@@ -214,7 +221,11 @@ fn served(log: &StreamLog, mem: &MemorySegments, appended: Option<(&Appended, bo
     }
     if let Some((appended, true)) = appended {
         assert_eq!(plan.skipped, 0, "tail damage never marks records damaged");
-        assert_eq!(seen.as_slice(), &appended[..seen.len()], "a prefix of the appends");
+        assert_eq!(
+            seen.as_slice(),
+            &appended[..seen.len()],
+            "a prefix of the appends"
+        );
         assert_eq!(log.next_seq(), seen.len() as u64);
     } else if let Some((appended, false)) = appended {
         for s in &seen {

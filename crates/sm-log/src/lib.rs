@@ -617,7 +617,11 @@ impl StreamLog {
             data_end: index.data_end,
             bad: index.bad,
         });
-        let first = seg.index.as_ref().and_then(|ix| ix.bad.first()).map(|r| r.0);
+        let first = seg
+            .index
+            .as_ref()
+            .and_then(|ix| ix.bad.first())
+            .map(|r| r.0);
         (newly_bad > before).then(|| IndexDamage {
             segment: seg.base,
             first_bad_seq: first.unwrap_or(seg.base),

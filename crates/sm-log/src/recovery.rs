@@ -152,8 +152,7 @@ impl TailCheckpoint {
             return None;
         }
         let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if crc32fast::hash(&b[..48]) != u32::from_le_bytes(b[48..].try_into().expect("4 bytes"))
-        {
+        if crc32fast::hash(&b[..48]) != u32::from_le_bytes(b[48..].try_into().expect("4 bytes")) {
             return None;
         }
         let c = Self {
@@ -200,7 +199,8 @@ pub fn scan_segment_tail(ckpt: &TailCheckpoint, header: &[u8], tail: &[u8]) -> O
     };
     scan_records(&mut rel, tail, used, last_seq + 1);
     for o in rel.offsets {
-        scan.offsets.push(u32::try_from(ckpt.last_offset + u64::from(o)).ok()?);
+        scan.offsets
+            .push(u32::try_from(ckpt.last_offset + u64::from(o)).ok()?);
     }
     scan.newest_ingest = rel.newest_ingest;
     scan.valid_len = ckpt.last_offset + rel.valid_len;
@@ -432,10 +432,7 @@ pub(crate) fn recover(
             Entry::Scanned(scan) => scan,
         };
         let count = scan.unscanned_prefix + scan.offsets.len() as u64;
-        let last_record = scan
-            .offsets
-            .last()
-            .map(|&o| (u64::from(o), scan.valid_len));
+        let last_record = scan.offsets.last().map(|&o| (u64::from(o), scan.valid_len));
         let mut seg = Segment {
             base: scan.base,
             len: scan.valid_len,

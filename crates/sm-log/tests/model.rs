@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use sm_log::{
-    decode_records, index_segment, scan_segment, SealedFile, AppendError, Full, LogSettings, MemorySegments, RecoveryAction,
-    StreamLog, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_records, index_segment, scan_segment, AppendError, Full, LogSettings, MemorySegments,
+    RecoveryAction, SealedFile, StreamLog, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 
 #[derive(Debug, Clone)]

@@ -175,7 +175,10 @@ fn garbage_after_the_last_record_is_truncated() {
         bytes.extend_from_slice(&garbage);
         m.insert(last, bytes);
         let (mut back, actions) = recover_lazy(&m, None, 200);
-        assert!(matches!(actions.as_slice(), [RecoveryAction::Truncate { .. }]));
+        assert!(matches!(
+            actions.as_slice(),
+            [RecoveryAction::Truncate { .. }]
+        ));
         repair(&mut m, &actions);
         assert_eq!(assert_prefix(&mut back, &m, &appended), appended.len());
     }
@@ -205,7 +208,9 @@ fn a_cut_never_goes_below_the_checkpoint() {
     let mut stale = ckpt;
     stale.newest_ingest += 1;
     let bytes = mem2.segment(last).unwrap();
-    assert!(scan_segment_tail(&stale, &bytes[..16], &bytes[stale.last_offset as usize..]).is_none());
+    assert!(
+        scan_segment_tail(&stale, &bytes[..16], &bytes[stale.last_offset as usize..]).is_none()
+    );
     let mut bad = ckpt.encode();
     bad[20] ^= 1;
     assert_eq!(TailCheckpoint::decode(&bad), None);
@@ -223,12 +228,18 @@ fn every_bit_flip_in_a_sealed_segment_costs_at_most_its_record() {
         let mut m = mem.clone();
         m.flip(sealed, bit / 8, (bit % 8) as u8);
         let (mut back, actions) = recover_lazy(&m, None, 128);
-        assert!(actions.is_empty(), "sealed segments are not read at start-up");
+        assert!(
+            actions.is_empty(),
+            "sealed segments are not read at start-up"
+        );
         let (seen, skipped) = read_all(&mut back, &m);
         assert_eq!(back.corrupt_records(), skipped);
         assert!(skipped >= 1, "bit {bit}: the flip was noticed");
         let sealed_count = bases[2] - sealed;
-        assert!(skipped <= sealed_count, "bit {bit}: damage stays in its segment");
+        assert!(
+            skipped <= sealed_count,
+            "bit {bit}: damage stays in its segment"
+        );
         // Everything served is what was appended, and only the flipped segment lost records.
         for s in &seen {
             assert_eq!(s, &appended[s.0 as usize]);
