@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Retries failed folder removals and writes the streams' tail checkpoints.
-    pub(super) fn retry_trash(&self) {
+    pub(super) fn upkeep(&self) {
         let pending = std::mem::take(
             &mut *self
                 .pending_trash

@@ -525,7 +525,7 @@ impl Store {
         for s in streams {
             s.expire(now_ms);
         }
-        self.retry_trash();
+        self.upkeep();
     }
 
     /// Fsyncs every File stream (shutdown).
