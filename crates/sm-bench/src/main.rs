@@ -300,6 +300,7 @@ async fn append(args: &[String]) -> Result<()> {
     let concurrency: usize = arg_or(args, "--concurrency", 1);
     let secs: f64 = arg_or(args, "--seconds", 5.0);
     let payload_len: usize = arg_or(args, "--payload", 128);
+    let flush: bool = arg_or(args, "--flush", true);
     let root = dir.join(format!("append-{concurrency}"));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
@@ -307,7 +308,7 @@ async fn append(args: &[String]) -> Result<()> {
     let mut c = Client::connect(daemon.port).await?;
     c.create(MessageStreamDefinition {
         name: "bench".into(),
-        flush_on_write: Some(true),
+        flush_on_write: Some(flush),
         strategy_on_full: Some(sm_model::StrategyOnFull::OverwriteOldestData),
         max_size: Some(1 << 40),
         ..Default::default()
@@ -337,7 +338,14 @@ async fn append(args: &[String]) -> Result<()> {
     daemon.kill()?;
     let _ = fs::remove_dir_all(&root);
     row(
-        &format!("flushOnWrite appends, {concurrency} concurrent appender(s)"),
+        &format!(
+            "{} appends, {concurrency} concurrent appender(s)",
+            if flush {
+                "flushOnWrite"
+            } else {
+                "buffered (no flushOnWrite)"
+            }
+        ),
         format!("{rate:.0}"),
         "appends/s",
         &format!("{payload_len} B payloads, {total} appends in {secs:.0} s"),

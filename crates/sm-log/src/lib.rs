@@ -17,10 +17,22 @@
 //!   settings change) return a [`RetentionPlan`], executed the same way, then
 //!   [`StreamLog::apply_retention`].
 //! * **Read**: [`StreamLog::plan_read`] returns byte ranges; the caller reads them and calls
-//!   [`decode_records`], which checks every CRC and sequence number.
-//! * **Recovery**: the caller reads each segment file, calls [`scan_segment`], and hands the
-//!   scans to [`StreamLog::recover`], which returns the log and the repairs to perform
-//!   ([`RecoveryAction`]).
+//!   [`decode_records`], which checks every CRC and sequence number. A plan stops at a segment
+//!   that is not indexed yet (`need_index`): the caller reads the bytes of
+//!   [`StreamLog::index_request`], calls [`index_segment`] and [`StreamLog::apply_index`]
+//!   (which returns newly found damage, to report once), and plans again. Damaged records are
+//!   skipped by plans and counted ([`StreamLog::corrupt_records`]). If a read finds a record
+//!   failing its checks in an indexed segment, the caller re-indexes that segment the same way.
+//! * **Recovery (fast, what the runtime does)**: the caller lists the segment files; sealed ones
+//!   go to [`StreamLog::recover_lazy`] as [`SealedFile`]s (name and length only), the last one
+//!   is scanned with [`scan_segment`], or only after its [`TailCheckpoint`] with
+//!   [`scan_segment_tail`]. It returns the log and the repairs to perform
+//!   ([`RecoveryAction`]). TTL needs sealed segments' ingest times:
+//!   [`StreamLog::expire_needs_index`] names the segment to index before
+//!   [`StreamLog::plan_expire`]. [`StreamLog::tail_checkpoint`] says what to checkpoint once
+//!   the active segment is durable.
+//! * **Recovery (full)**: [`StreamLog::recover`] over [`scan_segment`]s of every file (tests,
+//!   tools).
 //!
 //! [`MemorySegments`] executes plans in memory; Memory streams and the tests use it.
 //!
