@@ -203,6 +203,7 @@ async fn odd_files_never_stop_the_start() {
     fs::write(&segs[1], b"").unwrap();
     fs::write(dir.join("notes.txt"), b"hello").unwrap();
     fs::write(dir.join("tail.ckpt"), b"garbage").unwrap();
+    fs::write(dir.join("stream.tmp"), b"{half a defini").unwrap();
     fs::create_dir(root.join("not-a-stream")).unwrap();
     {
         let store = Store::open(&root).unwrap();
@@ -228,6 +229,10 @@ async fn odd_files_never_stop_the_start() {
     assert!(
         dir.join("notes.txt").exists(),
         "unknown files are left alone"
+    );
+    assert!(
+        !dir.join("stream.tmp").exists(),
+        "a leftover of an interrupted atomic replace is dropped"
     );
 }
 

@@ -359,13 +359,15 @@ impl Store {
             .map_err(|e| anyhow::anyhow!("cannot create store root {}: {e}", root.display()))?;
         let mut streams = BTreeMap::new();
         let mut folders = Vec::new();
+        let mut trash = Vec::new();
         for entry in fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             if name.starts_with(TRASH_PREFIX) {
                 if let Err(e) = fs::remove_dir_all(&path) {
-                    warn!(folder = %path.display(), "could not finish deleting a stream folder: {e}");
+                    warn!(folder = %path.display(), "could not finish deleting a stream folder: {e}; will retry");
+                    trash.push(path);
                 }
                 continue;
             }
@@ -397,7 +399,7 @@ impl Store {
             streams: RwLock::new(streams),
             admin: Mutex::new(()),
             faults,
-            pending_trash: Mutex::new(Vec::new()),
+            pending_trash: Mutex::new(trash),
         })
     }
 

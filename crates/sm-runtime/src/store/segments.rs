@@ -71,6 +71,11 @@ impl FileSegments {
                     });
                 }
                 _ if name == super::fsutil::DEFINITION_FILE || name == CHECKPOINT_FILE => {}
+                // A temporary file of an atomic replace that a crash interrupted: the file it
+                // was replacing is intact, so the leftover is dropped.
+                _ if name.ends_with(".tmp") && entry.file_type()?.is_file() => {
+                    let _ = fs::remove_file(entry.path());
+                }
                 _ => unknown.push(name),
             }
         }
