@@ -303,3 +303,27 @@ proptest! {
         assert_prefix(&mut lazy, &mem, &appended);
     }
 }
+
+#[test]
+fn ttl_indexes_lazily_recovered_segments_only_as_far_as_it_needs() {
+    let mut s = settings(128);
+    s.ttl_millis = Some(5);
+    // Ingest times 1000.. (one per record); segments hold a few records each.
+    let (log, mem, _) = build(&[40; 12], 128);
+    let bases: Vec<u64> = log.segment_bases().collect();
+    let (mut lazy, _) = recover_lazy(&mem, None, 128);
+    lazy.set_settings(s);
+    // Before any index, TTL cannot decide and removes nothing.
+    let now = 1_000 + bases[2] as i64 + 5; // records below bases[2] are past the TTL
+    assert!(lazy.plan_expire(now).is_empty());
+    let mut indexed = Vec::new();
+    while let Some(base) = lazy.expire_needs_index(now) {
+        let req = lazy.index_request(base).unwrap();
+        let bytes = &mem.segment(base).unwrap()[..req.len as usize];
+        assert_eq!(lazy.apply_index(index_segment(base, bytes, req.count)), None);
+        indexed.push(base);
+    }
+    assert_eq!(indexed, bases[..3].to_vec(), "up to the first segment still alive");
+    let plan = lazy.plan_expire(now);
+    assert_eq!(plan.evict, bases[..2].to_vec());
+}
