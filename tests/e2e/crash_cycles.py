@@ -217,7 +217,11 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--power-loss-every", type=int, default=5)
     ap.add_argument("--max-run", type=float, default=0.8, help="longest appending phase, s")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop (and report) after this long, whatever --cycles says")
     args = ap.parse_args()
+    # A SIGTERM (e.g. from `timeout`) still reports what was checked so far.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rnd = random.Random(seed)
     print("crash: seed %d, %d cycles" % (seed, args.cycles), flush=True)
@@ -227,6 +231,7 @@ def main():
     restart_ms = []
     t_start = time.monotonic()
     d = Daemon(args.binary, Path(workdir) / "main", label="crash")
+    cycle = -1
     try:
         d.start()
         raw = d.raw()
@@ -256,22 +261,31 @@ def main():
             problems += verify(d, model, "cycle %d" % cycle)
             if problems:
                 break
+            if cycle % 50 == 49:
+                report(model, cycle, restart_ms, t_start, seed, "progress")
+            if args.max_minutes and time.monotonic() - t_start > args.max_minutes * 60:
+                print("crash: stopping after %.1f minutes (--max-minutes)" % args.max_minutes, flush=True)
+                break
     finally:
         d.shutdown()
         if not problems:
             shutil.rmtree(workdir, ignore_errors=True)
-    c = model.counts
-    restart_ms.sort()
-    print("crash: cycles=%d acked=%d recovered=%d lost=%d corrupt=%d unacked_kept=%d "
-          "restart_ms_median=%.0f restart_ms_max=%.0f seconds=%.0f seed=%d"
-          % (cycle + 1, c["acked"], c["recovered"], c["lost"], c["corrupt"], c["unacked_kept"],
-             restart_ms[len(restart_ms) // 2] if restart_ms else 0, max(restart_ms or [0]),
-             time.monotonic() - t_start, seed), flush=True)
-    for p in problems[:20]:
-        print("crash: PROBLEM: " + p, flush=True)
+        report(model, cycle, restart_ms, t_start, seed, "done")
+        for p in problems[:20]:
+            print("crash: PROBLEM: " + p, flush=True)
     if problems:
         print("crash: store kept in %s" % workdir, flush=True)
         sys.exit(1)
+
+
+def report(model, cycle, restart_ms, t_start, seed, what):
+    c = model.counts
+    ms = sorted(restart_ms)
+    print("crash: %s: cycles=%d acked=%d recovered=%d lost=%d corrupt=%d unacked_kept=%d "
+          "restart_ms_median=%.0f restart_ms_max=%.0f seconds=%.0f seed=%d"
+          % (what, cycle + 1, c["acked"], c["recovered"], c["lost"], c["corrupt"], c["unacked_kept"],
+             ms[len(ms) // 2] if ms else 0, max(ms or [0]), time.monotonic() - t_start, seed),
+          flush=True)
 
 
 if __name__ == "__main__":

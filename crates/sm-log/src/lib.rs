@@ -231,6 +231,12 @@ struct Segment {
     newest_ingest: Option<i64>,
     /// Offset and end of the last record, when known (always, for the active segment).
     last_record: Option<(u64, u64)>,
+    /// Whether the segment was indexed at least once (so `newest_ingest` is known even after
+    /// its index was dropped).
+    indexed_once: bool,
+    /// Damaged sequence numbers as sorted, disjoint `[start, end)` ranges; reads skip them.
+    /// Kept when the index is dropped.
+    bad: Vec<(u64, u64)>,
 }
 
 /// Where each record of an indexed segment is.
@@ -241,8 +247,6 @@ struct SegmentOffsets {
     offsets: Vec<u32>,
     /// End of the last record (the rest of the file, if any, is not records).
     data_end: u64,
-    /// Damaged sequence numbers as sorted, disjoint `[start, end)` ranges; reads skip them.
-    bad: Vec<(u64, u64)>,
 }
 
 impl Segment {
@@ -255,15 +259,11 @@ impl Segment {
     }
 
     fn bad_count(&self) -> u64 {
-        self.index
-            .as_ref()
-            .map_or(0, |ix| ix.bad.iter().map(|(a, b)| b - a).sum())
+        self.bad.iter().map(|(a, b)| b - a).sum()
     }
 
     fn is_bad(&self, seq: u64) -> bool {
-        self.index
-            .as_ref()
-            .is_some_and(|ix| ix.bad.iter().any(|&(a, b)| a <= seq && seq < b))
+        self.bad.iter().any(|&(a, b)| a <= seq && seq < b)
     }
 
     /// Bytes of record `i` (indexed segments only).
@@ -448,10 +448,11 @@ impl StreamLog {
                 index: Some(SegmentOffsets {
                     offsets: Vec::new(),
                     data_end: SEGMENT_HEADER_LEN,
-                    bad: Vec::new(),
                 }),
                 newest_ingest: None,
                 last_record: None,
+                indexed_once: true,
+                bad: Vec::new(),
             });
             self.total += SEGMENT_HEADER_LEN;
         }
@@ -488,7 +489,7 @@ impl StreamLog {
         match seg.newest_ingest {
             Some(t) => Some(t < cutoff),
             // Indexed and no readable record: nothing in it can be served, let it go.
-            None if seg.index.is_some() => Some(true),
+            None if seg.indexed_once => Some(true),
             None => None,
         }
     }
@@ -624,22 +625,33 @@ impl StreamLog {
         let newly_bad = index.bad.iter().map(|(a, b)| b - a).sum::<u64>();
         seg.newest_ingest = index.newest_ingest;
         seg.last_record = index.last_record;
+        seg.indexed_once = true;
+        seg.bad = index.bad;
         seg.index = Some(SegmentOffsets {
             offsets: index.offsets,
             data_end: index.data_end,
-            bad: index.bad,
         });
-        let first = seg
-            .index
-            .as_ref()
-            .and_then(|ix| ix.bad.first())
-            .map(|r| r.0);
+        let first = seg.bad.first().map(|r| r.0);
         (newly_bad > before).then(|| IndexDamage {
             segment: seg.base,
             first_bad_seq: first.unwrap_or(seg.base),
             bad_records: newly_bad,
             reason: index.reason.unwrap_or("damaged record"),
         })
+    }
+
+    /// Forgets the index of sealed segment `base` to bound memory (it is rebuilt on the next
+    /// read that needs it; what is known about damage and ingest times is kept). The active
+    /// segment keeps its index. Returns whether an index was dropped.
+    pub fn drop_index(&mut self, base: u64) -> bool {
+        let last = self.segments.back().map(|s| s.base);
+        match self.segments.iter_mut().find(|s| s.base == base) {
+            Some(seg) if Some(base) != last && seg.index.is_some() => {
+                seg.index = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Number of stored sequence numbers found damaged (skipped by reads).

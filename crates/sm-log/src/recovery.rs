@@ -424,6 +424,8 @@ pub(crate) fn recover(
                     index: None,
                     newest_ingest: None,
                     last_record: None,
+                    indexed_once: false,
+                    bad: Vec::new(),
                 };
                 next_seq = seg.end_seq();
                 segments.push_back(seg);
@@ -437,13 +439,14 @@ pub(crate) fn recover(
             base: scan.base,
             len: scan.valid_len,
             count,
-            index: (scan.unscanned_prefix == 0).then(|| SegmentOffsets {
+            index: (scan.unscanned_prefix == 0).then_some(SegmentOffsets {
                 offsets: scan.offsets,
                 data_end: scan.valid_len,
-                bad: Vec::new(),
             }),
             newest_ingest: scan.newest_ingest,
             last_record,
+            indexed_once: scan.unscanned_prefix == 0,
+            bad: Vec::new(),
         };
         match (&scan.stop, is_last) {
             (ScanStop::Clean, _) => {}

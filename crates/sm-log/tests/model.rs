@@ -21,6 +21,8 @@ enum Op {
         cut: usize,
         lazy: bool,
     },
+    /// Drop the index of the n-th segment (memory bound); the next read rebuilds it.
+    Forget(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -29,6 +31,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u64..200, 1u64..50, 1u64..5000).prop_map(|(start, max, max_bytes)| Op::Read { start, max, max_bytes }),
         1 => (0i64..120_000).prop_map(Op::Advance),
         1 => (0usize..700, any::<bool>()).prop_map(|(cut, lazy)| Op::Crash { cut, lazy }),
+        1 => (0usize..8).prop_map(Op::Forget),
     ]
 }
 
@@ -143,6 +146,13 @@ proptest! {
                     let plan = log.plan_expire(now);
                     mem.execute_retention(&plan);
                     log.apply_retention(&plan);
+                }
+                Op::Forget(n) => {
+                    let bases: Vec<u64> = log.segment_bases().collect();
+                    if let Some(&b) = bases.get(n) {
+                        let dropped = log.drop_index(b);
+                        prop_assert!(!dropped || log.active_segment() != Some(b));
+                    }
                 }
                 Op::Crash { cut, lazy } => {
                     // Tear the tail of the last segment, then recover from the bytes alone.

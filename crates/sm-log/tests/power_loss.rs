@@ -320,10 +320,17 @@ fn ttl_indexes_lazily_recovered_segments_only_as_far_as_it_needs() {
     while let Some(base) = lazy.expire_needs_index(now) {
         let req = lazy.index_request(base).unwrap();
         let bytes = &mem.segment(base).unwrap()[..req.len as usize];
-        assert_eq!(lazy.apply_index(index_segment(base, bytes, req.count)), None);
+        assert_eq!(
+            lazy.apply_index(index_segment(base, bytes, req.count)),
+            None
+        );
         indexed.push(base);
     }
-    assert_eq!(indexed, bases[..3].to_vec(), "up to the first segment still alive");
+    assert_eq!(
+        indexed,
+        bases[..3].to_vec(),
+        "up to the first segment still alive"
+    );
     let plan = lazy.plan_expire(now);
     assert_eq!(plan.evict, bases[..2].to_vec());
 }

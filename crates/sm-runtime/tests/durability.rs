@@ -367,3 +367,29 @@ async fn shutdown_writes_a_tail_checkpoint_that_start_up_uses() {
         ps.len() as i64
     );
 }
+
+#[tokio::test]
+async fn dropped_indexes_are_rebuilt_on_the_next_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let ps = filled(&root, 300, 1024).await;
+    assert!(
+        segments(&root).len() > 20,
+        "more sealed segments than indexes kept"
+    );
+    let store = Store::open(&root).unwrap();
+    for _ in 0..2 {
+        let got = read_all(&store, "s");
+        assert_eq!(got.len(), ps.len());
+        for m in &got {
+            assert_eq!(m.payload, ps[m.seq as usize]);
+        }
+    }
+    let s = store.get("s").unwrap();
+    for start in [0u64, 7, 150, 299] {
+        match s.try_read(start, 1, 1, u64::MAX, u64::MAX).unwrap() {
+            ReadOutcome::Messages(m) => assert_eq!(m[0].payload, ps[start as usize]),
+            ReadOutcome::NotEnough => panic!("message {start} is there"),
+        }
+    }
+}

@@ -40,17 +40,45 @@ impl Stream {
         max: u64,
         max_bytes: u64,
     ) -> Result<ReadPlan, OpError> {
-        loop {
+        // Indexes to drop wait until the plan is made: dropping one the plan still needs would
+        // make it ask for that one again, forever.
+        let mut evicted = Vec::new();
+        let plan = loop {
             let plan = st.log.plan_read(start, max, max_bytes);
             let Some(base) = plan.need_index else {
-                return Ok(plan);
+                break plan;
             };
-            self.index(st, base)?;
+            if let Err(e) = self.index_keeping(st, base, &mut evicted) {
+                for b in evicted {
+                    st.log.drop_index(b);
+                }
+                return Err(e);
+            }
+        };
+        // The plan holds byte ranges; it no longer needs the indexes.
+        for b in evicted {
+            st.log.drop_index(b);
         }
+        Ok(plan)
     }
 
     /// Indexes (or re-indexes) one segment; returns whether it found new damage.
     fn index(&self, st: &mut State, base: u64) -> Result<bool, OpError> {
+        let mut evicted = Vec::new();
+        let r = self.index_keeping(st, base, &mut evicted);
+        for b in evicted {
+            st.log.drop_index(b);
+        }
+        r
+    }
+
+    /// [`Self::index`], leaving the indexes to drop in `evicted`.
+    fn index_keeping(
+        &self,
+        st: &mut State,
+        base: u64,
+        evicted: &mut Vec<u64>,
+    ) -> Result<bool, OpError> {
         let Some(req) = st.log.index_request(base) else {
             return Ok(false);
         };
@@ -67,7 +95,12 @@ impl Stream {
             )
         })?;
         debug!(stream = %self.name, segment = base, records = req.count, "segment indexed");
-        match st.log.apply_index(index) {
+        let damage = st.log.apply_index(index);
+        // Bound the memory of indexes: keep the most recently used sealed segments only.
+        if st.log.active_segment() != Some(base) {
+            evicted.extend(st.segments.file().and_then(|f| f.note_indexed(base)));
+        }
+        match damage {
             Some(damage) => {
                 self.report(&damage, st.log.corrupt_records());
                 Ok(true)

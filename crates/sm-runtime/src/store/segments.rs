@@ -43,7 +43,13 @@ pub struct FileSegments {
     pending_removals: Vec<PathBuf>,
     /// The checkpoint last written.
     checkpoint: Option<TailCheckpoint>,
+    /// Sealed segments indexed, least recently first (their indexes are dropped beyond
+    /// [`INDEXED_SEALED`]).
+    indexed: std::collections::VecDeque<u64>,
 }
+
+/// Sealed segments whose index a stream keeps in memory; older ones are re-read when needed.
+pub const INDEXED_SEALED: usize = 8;
 
 impl FileSegments {
     fn path(&self, base: u64) -> PathBuf {
@@ -161,6 +167,7 @@ impl FileSegments {
             faults,
             pending_removals: Vec::new(),
             checkpoint: None,
+            indexed: std::collections::VecDeque::new(),
         }
     }
 
@@ -256,6 +263,17 @@ impl FileSegments {
         let mut buf = vec![0u8; len];
         file.read_exact_at(&mut buf, 0)?;
         Ok(index_segment(req.segment, &buf, req.count))
+    }
+
+    /// Notes that `base` was just indexed; returns a segment whose index should be dropped.
+    pub fn note_indexed(&mut self, base: u64) -> Option<u64> {
+        self.indexed.retain(|&b| b != base);
+        self.indexed.push_back(base);
+        if self.indexed.len() > INDEXED_SEALED {
+            self.indexed.pop_front()
+        } else {
+            None
+        }
     }
 
     /// The checkpoint last written.
