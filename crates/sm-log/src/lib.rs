@@ -23,6 +23,8 @@
 //!   (which returns newly found damage, to report once), and plans again. Damaged records are
 //!   skipped by plans and counted ([`StreamLog::corrupt_records`]). If a read finds a record
 //!   failing its checks in an indexed segment, the caller re-indexes that segment the same way.
+//!   To bound memory the caller may [`StreamLog::drop_index`] of sealed segments at any time
+//!   (not while it is still planning a read that needs them).
 //! * **Recovery (fast, what the runtime does)**: the caller lists the segment files; sealed ones
 //!   go to [`StreamLog::recover_lazy`] as [`SealedFile`]s (name and length only), the last one
 //!   is scanned with [`scan_segment`], or only after its [`TailCheckpoint`] with
