@@ -180,6 +180,24 @@ fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
         assert!(lazy.is_indexed(base));
     }
     served(&lazy, &repaired, appended, true);
+    // Dropping indexes (memory bound) and rebuilding them changes nothing that is served.
+    let before = lazy.plan_read(0, u64::MAX, u64::MAX);
+    let bases: Vec<u64> = lazy.segment_bases().collect();
+    for &base in bases.iter().step_by(2) {
+        lazy.drop_index(base);
+    }
+    let mut plan = lazy.plan_read(0, u64::MAX, u64::MAX);
+    while let Some(base) = plan.need_index {
+        let req = lazy.index_request(base).expect("segment exists");
+        let bytes = repaired.segment(base).unwrap_or_default();
+        let bytes = &bytes[..(req.len as usize).min(bytes.len())];
+        assert_eq!(
+            lazy.apply_index(index_segment(base, bytes, req.count)),
+            None
+        );
+        plan = lazy.plan_read(0, u64::MAX, u64::MAX);
+    }
+    assert_eq!(plan, before);
 }
 
 fn repair(mem: &mut MemorySegments, actions: &[RecoveryAction]) {
