@@ -17,10 +17,24 @@
 //!   settings change) return a [`RetentionPlan`], executed the same way, then
 //!   [`StreamLog::apply_retention`].
 //! * **Read**: [`StreamLog::plan_read`] returns byte ranges; the caller reads them and calls
-//!   [`decode_records`], which checks every CRC and sequence number.
-//! * **Recovery**: the caller reads each segment file, calls [`scan_segment`], and hands the
-//!   scans to [`StreamLog::recover`], which returns the log and the repairs to perform
-//!   ([`RecoveryAction`]).
+//!   [`decode_records`], which checks every CRC and sequence number. A plan stops at a segment
+//!   that is not indexed yet (`need_index`): the caller reads the bytes of
+//!   [`StreamLog::index_request`], calls [`index_segment`] and [`StreamLog::apply_index`]
+//!   (which returns newly found damage, to report once), and plans again. Damaged records are
+//!   skipped by plans and counted ([`StreamLog::corrupt_records`]). If a read finds a record
+//!   failing its checks in an indexed segment, the caller re-indexes that segment the same way.
+//!   To bound memory the caller may [`StreamLog::drop_index`] of sealed segments at any time
+//!   (not while it is still planning a read that needs them).
+//! * **Recovery (fast, what the runtime does)**: the caller lists the segment files; sealed ones
+//!   go to [`StreamLog::recover_lazy`] as [`SealedFile`]s (name and length only), the last one
+//!   is scanned with [`scan_segment`], or only after its [`TailCheckpoint`] with
+//!   [`scan_segment_tail`]. It returns the log and the repairs to perform
+//!   ([`RecoveryAction`]). TTL needs sealed segments' ingest times:
+//!   [`StreamLog::expire_needs_index`] names the segment to index before
+//!   [`StreamLog::plan_expire`]. [`StreamLog::tail_checkpoint`] says what to checkpoint once
+//!   the active segment is durable.
+//! * **Recovery (full)**: [`StreamLog::recover`] over [`scan_segment`]s of every file (tests,
+//!   tools).
 //!
 //! [`MemorySegments`] executes plans in memory; Memory streams and the tests use it.
 //!
@@ -59,7 +73,13 @@ pub use record::{
     decode_records, parse_segment_file_name, record_header, segment_file_name, segment_header,
     CorruptRecord, Record, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
 };
-pub use recovery::{scan_segment, RecoveryAction, ScanStop, SegmentScan};
+pub use recovery::{
+    index_segment, scan_segment, scan_segment_tail, IndexDamage, RecoveryAction, ScanStop,
+    SealedFile, SegmentIndex, SegmentScan, TailCheckpoint,
+};
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 /// Largest payload a record can hold.
 pub const MAX_PAYLOAD: u64 = 1 << 30;
@@ -192,31 +212,80 @@ pub struct ReadPlan {
     pub count: u64,
     /// True when more records were available but `max_bytes` stopped the plan.
     pub limited_by_bytes: bool,
+    /// The plan stopped before this segment because it is not indexed yet: index it
+    /// ([`StreamLog::index_request`]) and plan again.
+    pub need_index: Option<u64>,
+    /// Damaged sequence numbers the plan skipped.
+    pub skipped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Segment {
     base: u64,
+    /// Bytes of the segment file counted for the stream's size.
     len: u64,
-    /// Offsets of the records, in order.
+    /// Sequence numbers the segment spans: `base..base + count` (damaged ones included).
+    count: u64,
+    /// The record index, or `None` while the segment is not indexed yet (see [`IndexRequest`]).
+    index: Option<SegmentOffsets>,
+    /// Ingest time of the newest readable record; `None` while unknown (not indexed) or when
+    /// the segment has no readable record.
+    newest_ingest: Option<i64>,
+    /// Offset and end of the last record, when known (always, for the active segment).
+    last_record: Option<(u64, u64)>,
+    /// Whether the segment was indexed at least once (so `newest_ingest` is known even after
+    /// its index was dropped).
+    indexed_once: bool,
+    /// Damaged sequence numbers as sorted, disjoint `[start, end)` ranges; reads skip them.
+    /// Kept when the index is dropped.
+    bad: Vec<(u64, u64)>,
+}
+
+/// Where each record of an indexed segment is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SegmentOffsets {
+    /// Offset of each record (`seq - base`); a damaged record's entry is where its damaged
+    /// bytes start, so a good record always ends where the next entry begins.
     offsets: Vec<u32>,
-    newest_ingest: i64,
+    /// End of the last record (the rest of the file, if any, is not records).
+    data_end: u64,
 }
 
 impl Segment {
     fn count(&self) -> u64 {
-        self.offsets.len() as u64
+        self.count
     }
 
     fn end_seq(&self) -> u64 {
-        self.base + self.count()
+        self.base + self.count
     }
 
-    fn record_len(&self, i: usize) -> u64 {
-        let start = u64::from(self.offsets[i]);
-        let end = self.offsets.get(i + 1).map_or(self.len, |&o| u64::from(o));
+    fn bad_count(&self) -> u64 {
+        self.bad.iter().map(|(a, b)| b - a).sum()
+    }
+
+    fn is_bad(&self, seq: u64) -> bool {
+        self.bad.iter().any(|&(a, b)| a <= seq && seq < b)
+    }
+
+    /// Bytes of record `i` (indexed segments only).
+    fn record_len(&self, ix: &SegmentOffsets, i: usize) -> u64 {
+        let start = u64::from(ix.offsets[i]);
+        let end = ix.offsets.get(i + 1).map_or(ix.data_end, |&o| u64::from(o));
         end - start
     }
+}
+
+/// A segment the caller must read so that the log can index it: bytes `0..len` of the segment
+/// file, then [`index_segment`] and [`StreamLog::apply_index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexRequest {
+    /// Segment base.
+    pub segment: u64,
+    /// Bytes to read from the start of the file.
+    pub len: u64,
+    /// Records the segment must hold.
+    pub count: u64,
 }
 
 /// The state of one stream's log.
@@ -359,9 +428,14 @@ impl StreamLog {
             .expect("an executed append plan leaves an active segment");
         debug_assert_eq!(seg.base, plan.segment);
         debug_assert_eq!(seg.len, plan.offset);
-        seg.offsets.push(plan.offset as u32);
+        if let Some(ix) = &mut seg.index {
+            ix.offsets.push(plan.offset as u32);
+            ix.data_end = plan.offset + plan.record_len();
+        }
+        seg.count += 1;
+        seg.last_record = Some((plan.offset, plan.offset + plan.record_len()));
         seg.len += plan.record_len();
-        seg.newest_ingest = plan.ingest_time;
+        seg.newest_ingest = Some(plan.ingest_time);
         self.total += plan.record_len();
         self.next_seq = plan.seq + 1;
     }
@@ -372,8 +446,15 @@ impl StreamLog {
             self.segments.push_back(Segment {
                 base,
                 len: SEGMENT_HEADER_LEN,
-                offsets: Vec::new(),
-                newest_ingest: i64::MIN,
+                count: 0,
+                index: Some(SegmentOffsets {
+                    offsets: Vec::new(),
+                    data_end: SEGMENT_HEADER_LEN,
+                }),
+                newest_ingest: None,
+                last_record: None,
+                indexed_once: true,
+                bad: Vec::new(),
             });
             self.total += SEGMENT_HEADER_LEN;
         }
@@ -394,7 +475,7 @@ impl StreamLog {
         let cutoff = now_ms.saturating_sub(ttl);
         let mut plan = RetentionPlan::default();
         for (i, seg) in self.segments.iter().enumerate() {
-            if seg.count() == 0 || seg.newest_ingest >= cutoff {
+            if seg.count() == 0 || !Self::expired(seg, cutoff).unwrap_or(false) {
                 break;
             }
             if i + 1 == self.segments.len() {
@@ -403,6 +484,34 @@ impl StreamLog {
             plan.evict.push(seg.base);
         }
         plan
+    }
+
+    /// Whether a segment is past the cutoff: `None` when its newest ingest time is unknown.
+    fn expired(seg: &Segment, cutoff: i64) -> Option<bool> {
+        match seg.newest_ingest {
+            Some(t) => Some(t < cutoff),
+            // Indexed and no readable record: nothing in it can be served, let it go.
+            None if seg.indexed_once => Some(true),
+            None => None,
+        }
+    }
+
+    /// The segment [`Self::plan_expire`] at `now_ms` needs indexed before it can decide (the
+    /// oldest segments are past the TTL up to one whose newest ingest time is unknown).
+    pub fn expire_needs_index(&self, now_ms: i64) -> Option<u64> {
+        let ttl = i64::try_from(self.settings.ttl_millis?).unwrap_or(i64::MAX);
+        let cutoff = now_ms.saturating_sub(ttl);
+        for seg in &self.segments {
+            if seg.count() == 0 {
+                return None;
+            }
+            match Self::expired(seg, cutoff) {
+                Some(true) => {}
+                Some(false) => return None,
+                None => return Some(seg.base),
+            }
+        }
+        None
     }
 
     /// With OverwriteOldestData, the oldest segments to remove so that the log fits `maxSize`
@@ -429,24 +538,37 @@ impl StreamLog {
 
     /// Plans a read of up to `max_count` records starting at `start` (clamped to the oldest),
     /// stopping before `max_bytes` of records (headers included) unless the plan is empty.
+    /// Damaged records are skipped (counted in `skipped`); the plan stops at a segment that is
+    /// not indexed yet (`need_index`).
     pub fn plan_read(&self, start: u64, max_count: u64, max_bytes: u64) -> ReadPlan {
         let mut plan = ReadPlan::default();
         let mut bytes = 0u64;
         let start = start.max(self.oldest_seq());
-        for seg in &self.segments {
+        'segments: for seg in &self.segments {
             if seg.end_seq() <= start || seg.count() == 0 {
                 continue;
             }
+            let Some(ix) = &seg.index else {
+                plan.need_index = Some(seg.base);
+                break;
+            };
             let first = start.saturating_sub(seg.base) as usize;
             let mut chunk: Option<ReadChunk> = None;
-            for i in first..seg.offsets.len() {
+            for i in first..ix.offsets.len() {
                 if plan.count == max_count {
                     break;
                 }
-                let len = seg.record_len(i);
+                let seq = seg.base + i as u64;
+                if seg.is_bad(seq) {
+                    plan.skipped += 1;
+                    plan.chunks.extend(chunk.take());
+                    continue;
+                }
+                let len = seg.record_len(ix, i);
                 if plan.count > 0 && bytes + len > max_bytes {
                     plan.limited_by_bytes = true;
-                    break;
+                    plan.chunks.extend(chunk.take());
+                    break 'segments;
                 }
                 bytes += len;
                 plan.count += 1;
@@ -458,25 +580,116 @@ impl StreamLog {
                     None => {
                         chunk = Some(ReadChunk {
                             segment: seg.base,
-                            offset: u64::from(seg.offsets[i]),
+                            offset: u64::from(ix.offsets[i]),
                             len,
-                            first_seq: seg.base + i as u64,
+                            first_seq: seq,
                             count: 1,
                         })
                     }
                 }
             }
             plan.chunks.extend(chunk);
-            if plan.count == max_count || plan.limited_by_bytes {
+            if plan.count == max_count {
                 break;
             }
         }
         plan
     }
 
+    /// What to read to index segment `base` (or to re-index it after a read found a record
+    /// failing its checks); `None` if there is no such segment.
+    pub fn index_request(&self, base: u64) -> Option<IndexRequest> {
+        let seg = self.segments.iter().find(|s| s.base == base)?;
+        Some(IndexRequest {
+            segment: base,
+            len: seg.len,
+            count: seg.count,
+        })
+    }
+
+    /// Whether segment `base` is indexed.
+    pub fn is_indexed(&self, base: u64) -> bool {
+        self.segments
+            .iter()
+            .any(|s| s.base == base && s.index.is_some())
+    }
+
+    /// Installs the index of a segment (from [`index_segment`] over the bytes of its
+    /// [`IndexRequest`]). Returns the damage found that the log did not know of yet, to be
+    /// reported once. An index that does not match the segment (it changed since the
+    /// request) is ignored.
+    pub fn apply_index(&mut self, index: SegmentIndex) -> Option<IndexDamage> {
+        let seg = self.segments.iter_mut().find(|s| s.base == index.segment)?;
+        if seg.count != index.offsets.len() as u64 {
+            return None;
+        }
+        let before = seg.bad_count();
+        let newly_bad = index.bad.iter().map(|(a, b)| b - a).sum::<u64>();
+        seg.newest_ingest = index.newest_ingest;
+        seg.last_record = index.last_record;
+        seg.indexed_once = true;
+        seg.bad = index.bad;
+        seg.index = Some(SegmentOffsets {
+            offsets: index.offsets,
+            data_end: index.data_end,
+        });
+        let first = seg.bad.first().map(|r| r.0);
+        (newly_bad > before).then(|| IndexDamage {
+            segment: seg.base,
+            first_bad_seq: first.unwrap_or(seg.base),
+            bad_records: newly_bad,
+            reason: index.reason.unwrap_or("damaged record"),
+        })
+    }
+
+    /// Forgets the index of sealed segment `base` to bound memory (it is rebuilt on the next
+    /// read that needs it; what is known about damage and ingest times is kept). The active
+    /// segment keeps its index. Returns whether an index was dropped.
+    pub fn drop_index(&mut self, base: u64) -> bool {
+        let last = self.segments.back().map(|s| s.base);
+        match self.segments.iter_mut().find(|s| s.base == base) {
+            Some(seg) if Some(base) != last && seg.index.is_some() => {
+                seg.index = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Number of stored sequence numbers found damaged (skipped by reads).
+    pub fn corrupt_records(&self) -> u64 {
+        self.segments.iter().map(Segment::bad_count).sum()
+    }
+
     /// Rebuilds a log from the scans of its segment files (any order) and says which repairs
     /// the caller must make. Never fails: what cannot be used is reported, not fatal.
     pub fn recover(settings: LogSettings, scans: Vec<SegmentScan>) -> (Self, Vec<RecoveryAction>) {
-        recovery::recover(settings, scans)
+        recovery::recover(settings, Vec::new(), scans)
+    }
+
+    /// Fast recovery: sealed segments are known only by their file length and are indexed
+    /// lazily; only the last segment is scanned (`last`, possibly only its tail after a
+    /// [`TailCheckpoint`], see [`scan_segment_tail`]). A sealed segment spans the sequence
+    /// numbers up to the next segment's base.
+    pub fn recover_lazy(
+        settings: LogSettings,
+        sealed: Vec<SealedFile>,
+        last: Option<SegmentScan>,
+    ) -> (Self, Vec<RecoveryAction>) {
+        recovery::recover(settings, sealed, last.into_iter().collect())
+    }
+
+    /// The checkpoint of the active segment as it is now (write it only once the segment is
+    /// durable up to its length). `None` when there is nothing worth checkpointing.
+    pub fn tail_checkpoint(&self) -> Option<TailCheckpoint> {
+        let seg = self.segments.back()?;
+        let (last_offset, len) = seg.last_record?;
+        Some(TailCheckpoint {
+            segment: seg.base,
+            len,
+            count: seg.count,
+            last_offset,
+            newest_ingest: seg.newest_ingest.unwrap_or(i64::MIN),
+        })
     }
 }

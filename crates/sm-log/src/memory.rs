@@ -67,6 +67,23 @@ impl MemorySegments {
         }
     }
 
+    /// Replaces a segment's bytes (test and fuzz helper).
+    pub fn insert(&mut self, base: u64, bytes: Vec<u8>) {
+        self.segments.insert(base, bytes);
+    }
+
+    /// Removes a segment (test and fuzz helper).
+    pub fn remove(&mut self, base: u64) {
+        self.segments.remove(&base);
+    }
+
+    /// Flips bit `bit` (0..8) of one byte of a segment (simulates a bit flip).
+    pub fn flip(&mut self, base: u64, at: usize, bit: u8) {
+        if let Some(b) = self.segments.get_mut(&base).and_then(|s| s.get_mut(at)) {
+            *b ^= 1 << (bit % 8);
+        }
+    }
+
     /// Flips the low bit of one byte of a segment (simulates a bit flip).
     pub fn corrupt(&mut self, base: u64, at: usize) {
         if let Some(b) = self.segments.get_mut(&base).and_then(|s| s.get_mut(at)) {

@@ -263,6 +263,10 @@ pub struct StorageStatus {
     pub newest_sequence_number: i64,
     /// Bytes the stream occupies.
     pub total_bytes: i64,
+    /// Stored messages found damaged (failed their CRC) and skipped by reads. An extension
+    /// of this server: sent only when non-zero, and ignored by the SDKs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt_records: Option<i64>,
 }
 
 /// Progress of one export.

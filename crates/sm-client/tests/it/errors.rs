@@ -109,7 +109,7 @@ async fn payload_too_large_both_ways() {
 }
 
 #[tokio::test]
-async fn corrupt_record_is_message_store_read_error() {
+async fn corrupt_record_is_skipped_and_counted() {
     let d = Daemon::start();
     let c = d.client().await;
     let mut def = stream("disk");
@@ -137,7 +137,16 @@ async fn corrupt_record_is_message_store_read_error() {
     *bytes.last_mut().unwrap() ^= 0xff;
     std::fs::write(&segments[0], bytes).unwrap();
 
+    // The daemon skips damaged records (logged, counted in describe), so the only message is
+    // gone for readers: not enough messages, and the corruption is visible in describe.
+    // (MessageStoreReadError itself is mapped in the fake-server tests.)
     let e = c.read_messages("disk", read(0, 1, 1, 0)).await.unwrap_err();
-    assert!(matches!(e, Error::MessageStoreReadError(_)), "{e:?}");
-    assert_eq!(status_of(&e), ResponseStatusCode::MessageStoreReadError);
+    assert!(matches!(e, Error::NotEnoughMessages(_)), "{e:?}");
+    assert_eq!(status_of(&e), ResponseStatusCode::NotEnoughMessages);
+    let info = c.describe_message_stream("disk").await.unwrap();
+    assert_eq!(info.storage_status.corrupt_records, Some(1));
+    // Later appends are served as usual.
+    let seq = c.append_message("disk", b"fresh").await.unwrap();
+    let got = c.read_messages("disk", read(seq, 1, 1, 0)).await.unwrap();
+    assert_eq!(got[0].payload, b"fresh");
 }

@@ -1,6 +1,9 @@
 //! The streams of the daemon: definitions, logs and their storage, and the operations on them.
 
 pub mod checkpoints;
+mod commit;
+mod durability;
+pub mod faults;
 pub mod fsutil;
 mod segments;
 
@@ -24,6 +27,8 @@ use tracing::{info, warn};
 
 use crate::clock;
 use checkpoints::ExportProgress;
+use commit::GroupCommit;
+use faults::Faults;
 use fsutil::{folder_for, write_atomic, DEFINITION_FILE, TRASH_PREFIX};
 use segments::{FileSegments, Segments};
 
@@ -105,6 +110,8 @@ pub struct Stream {
     exports: Mutex<BTreeMap<String, ExportProgress>>,
     /// Wakes the export manager (shared by all streams of a store).
     activity: Arc<Notify>,
+    /// Group commit of flushOnWrite appends.
+    commit: GroupCommit,
 }
 
 /// How an export checkpoint is saved.
@@ -178,21 +185,15 @@ impl Stream {
                 .map_err(|e| OpError::io("append", &self.name, &e))?;
             st.log.apply_append(&plan);
             let flush = StorageSettings::of(&st.def).flush_on_write;
-            let sync = if flush {
-                st.segments.sync_handle(plan.segment)
-            } else {
-                None
-            };
-            (plan.seq, sync)
+            (plan.seq, flush && matches!(st.segments, Segments::File(_)))
         };
         self.changed.send_modify(|v| *v += 1);
         self.activity.notify_one();
-        if let Some(file) = sync {
-            let synced = tokio::task::spawn_blocking(move || file.sync_data())
+        if sync {
+            self.commit
+                .wait_durable(seq, || self.sync_snapshot())
                 .await
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|r| r);
-            synced.map_err(|e| OpError::io("fsync", &self.name, &e))?;
+                .map_err(|e| OpError::io("fsync", &self.name, &e))?;
         }
         Ok(seq as i64)
     }
@@ -206,13 +207,13 @@ impl Stream {
         soft_bytes: u64,
         hard_bytes: u64,
     ) -> Result<ReadOutcome, OpError> {
-        let st = self.lock();
+        let mut st = self.lock();
         if st.deleted {
             return Err(OpError::not_found(&self.name));
         }
-        let mut plan = st.log.plan_read(start, max, soft_bytes);
+        let mut plan = self.plan_read_indexed(&mut st, start, max, soft_bytes)?;
         if plan.count < min && plan.limited_by_bytes {
-            plan = st.log.plan_read(start, min, hard_bytes);
+            plan = self.plan_read_indexed(&mut st, start, min, hard_bytes)?;
             if plan.count < min && plan.limited_by_bytes {
                 return Err(OpError::new(
                     ResponseStatusCode::ResponsePayloadTooLarge,
@@ -233,18 +234,26 @@ impl Stream {
                     format!("reading stream {:?} failed: {e}", self.name),
                 )
             })?;
-            let records = decode_records(&bytes, chunk.first_seq, chunk.count).map_err(|e| {
-                warn!(stream = %self.name, segment = chunk.segment, "corrupt record: {e}");
-                OpError::new(
-                    ResponseStatusCode::MessageStoreReadError,
-                    format!("stream {:?}: {e}", self.name),
-                )
-            })?;
-            out.extend(records.into_iter().map(|r| OwnedMessage {
-                seq: r.seq as i64,
-                ingest_time: r.ingest_time,
-                payload: r.payload.to_vec(),
-            }));
+            match decode_records(&bytes, chunk.first_seq, chunk.count) {
+                Ok(records) => out.extend(records.into_iter().map(|r| OwnedMessage {
+                    seq: r.seq as i64,
+                    ingest_time: r.ingest_time,
+                    payload: r.payload.to_vec(),
+                })),
+                Err(e) => {
+                    // A record went bad after its segment was indexed: re-index the segment
+                    // (marking the damage, reported once) and answer with the rest. If the
+                    // index finds nothing new, the read itself is unreliable.
+                    if self.reindex(&mut st, chunk.segment)? {
+                        drop(st);
+                        return self.try_read(start, min, max, soft_bytes, hard_bytes);
+                    }
+                    return Err(OpError::new(
+                        ResponseStatusCode::MessageStoreReadError,
+                        format!("stream {:?}: {e}", self.name),
+                    ));
+                }
+            }
         }
         Ok(ReadOutcome::Messages(out))
     }
@@ -291,6 +300,7 @@ impl Stream {
                 oldest_sequence_number: oldest,
                 newest_sequence_number: st.log.newest_seq().map_or(oldest - 1, |n| n as i64),
                 total_bytes: st.log.total_bytes() as i64,
+                corrupt_records: Some(st.log.corrupt_records() as i64).filter(|&n| n > 0),
             },
             export_statuses,
             telemetry: None,
@@ -392,6 +402,7 @@ impl Stream {
         if st.deleted {
             return;
         }
+        self.maintain(&mut st, now_ms);
         let plan = st.log.plan_expire(now_ms);
         if plan.is_empty() {
             return;
@@ -406,7 +417,9 @@ impl Stream {
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        self.lock().segments.sync_all()
+        let mut st = self.lock();
+        st.segments.sync_all()?;
+        Self::write_checkpoint(&mut st)
     }
 }
 
@@ -429,30 +442,45 @@ pub struct Store {
     generation: AtomicU64,
     /// Wakes the export manager on appends and definition changes.
     activity: Arc<Notify>,
+    /// The storage seam (fault injection in tests).
+    faults: Arc<Faults>,
+    /// Deleted streams' folders whose removal failed, retried on every TTL tick.
+    pending_trash: Mutex<Vec<PathBuf>>,
 }
 
 impl Store {
     /// Opens the store at `root` (created if missing) and recovers every File stream in it.
     /// Never refuses to start over a damaged stream: it is skipped or repaired with a warning.
     pub fn open(root: &Path) -> anyhow::Result<Self> {
+        Self::open_with(root, Faults::none())
+    }
+
+    /// [`Self::open`] with a storage seam (tests inject disk-full and removal failures).
+    pub fn open_with(root: &Path, faults: Arc<Faults>) -> anyhow::Result<Self> {
         fs::create_dir_all(root)
             .map_err(|e| anyhow::anyhow!("cannot create store root {}: {e}", root.display()))?;
         let mut streams = BTreeMap::new();
         let activity = Arc::new(Notify::new());
+        let mut folders = Vec::new();
+        let mut trash = Vec::new();
         for entry in fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             if name.starts_with(TRASH_PREFIX) {
                 if let Err(e) = fs::remove_dir_all(&path) {
-                    warn!(folder = %path.display(), "could not finish deleting a stream folder: {e}");
+                    warn!(folder = %path.display(), "could not finish deleting a stream folder: {e}; will retry");
+                    trash.push(path);
                 }
                 continue;
             }
             if !entry.file_type()?.is_dir() {
                 continue;
             }
-            match load_stream(&path, &activity) {
+            folders.push(path);
+        }
+        for (path, loaded) in durability::load_all(folders, &faults, &activity) {
+            match loaded {
                 Ok(Some(s)) => {
                     if streams.contains_key(&s.name) {
                         warn!(folder = %path.display(), stream = %s.name, "a second folder holds the same stream; ignoring it");
@@ -475,6 +503,8 @@ impl Store {
             admin: Mutex::new(()),
             generation: AtomicU64::new(1),
             activity,
+            faults,
+            pending_trash: Mutex::new(trash),
         })
     }
 
@@ -547,7 +577,7 @@ impl Store {
                     let _ = fs::remove_dir_all(&dir);
                     return Err(OpError::io("creation", &def.name, &e));
                 }
-                let segs = Segments::File(FileSegments::empty(&dir));
+                let segs = Segments::File(FileSegments::empty(&dir, self.faults.clone()));
                 (Some(dir), segs)
             }
         };
@@ -564,6 +594,7 @@ impl Store {
             changed: watch::Sender::new(0),
             exports: Mutex::new(BTreeMap::new()),
             activity: self.activity.clone(),
+            commit: GroupCommit::new(0),
         };
         self.streams
             .write()
@@ -610,11 +641,9 @@ impl Store {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let trash = self.root.join(format!("{TRASH_PREFIX}{leaf}"));
-            let removed = fs::rename(dir, &trash)
-                .and_then(|()| fsutil::sync_dir(&self.root))
-                .and_then(|()| fs::remove_dir_all(&trash));
-            if let Err(e) = removed {
-                warn!(stream = %name, "removing the stream's files failed: {e}");
+            match fs::rename(dir, &trash).and_then(|()| fsutil::sync_dir(&self.root)) {
+                Ok(()) => self.remove_trash(trash),
+                Err(e) => warn!(stream = %name, "removing the stream's files failed: {e}"),
             }
         }
         info!(stream = %name, "stream deleted");
@@ -626,6 +655,7 @@ impl Store {
         for s in self.streams() {
             s.expire(now_ms);
         }
+        self.upkeep();
     }
 
     /// Fsyncs every File stream (shutdown).
@@ -643,7 +673,11 @@ impl Store {
     }
 }
 
-fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stream>> {
+fn load_stream(
+    dir: &Path,
+    faults: &Arc<Faults>,
+    activity: &Arc<Notify>,
+) -> anyhow::Result<Option<Stream>> {
     let def_path = dir.join(DEFINITION_FILE);
     let bytes = match fs::read(&def_path) {
         Ok(b) => b,
@@ -655,11 +689,11 @@ fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stre
     let def = file.definition;
     validate::definition(&def)
         .map_err(|e| anyhow::anyhow!("{} holds an invalid definition: {e}", def_path.display()))?;
-    let (scans, unknown) = FileSegments::scan(dir)?;
-    for u in unknown {
+    let scan = FileSegments::scan(dir)?;
+    for u in scan.unknown {
         warn!(stream = %def.name, file = %u, "unknown file in stream folder; leaving it alone");
     }
-    let (log, actions) = StreamLog::recover(log_settings(&def), scans);
+    let (log, actions) = StreamLog::recover_lazy(log_settings(&def), scan.sealed, scan.last);
     for a in &actions {
         match a {
             RecoveryAction::Truncate { segment, len } => {
@@ -669,7 +703,7 @@ fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stre
                 warn!(stream = %def.name, segment, "segment header damaged; starting the segment afresh")
             }
             RecoveryAction::Delete { segment } => {
-                warn!(stream = %def.name, segment, "deleting a segment with no readable record")
+                warn!(stream = %def.name, segment, "deleting a segment file too short to hold a record")
             }
             RecoveryAction::Ignore { segment, reason } => {
                 warn!(stream = %def.name, segment, "ignoring segment: {reason}")
@@ -683,7 +717,14 @@ fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stre
             }
         }
     }
-    let segments = FileSegments::open_recovered(dir, &actions, log.segment_bases())?;
+    let segments = FileSegments::open_recovered(
+        dir,
+        &actions,
+        log.segment_bases(),
+        scan.checkpoint,
+        faults.clone(),
+    )?;
+    let next = log.next_seq();
     let ids: Vec<&str> = def.exports().iter().map(|e| e.identifier).collect();
     let exports = checkpoints::load(dir, &ids);
     info!(
@@ -705,5 +746,6 @@ fn load_stream(dir: &Path, activity: &Arc<Notify>) -> anyhow::Result<Option<Stre
         changed: watch::Sender::new(0),
         exports: Mutex::new(exports),
         activity: activity.clone(),
+        commit: GroupCommit::new(next),
     }))
 }

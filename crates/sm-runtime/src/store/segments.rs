@@ -7,11 +7,29 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sm_log::{
-    parse_segment_file_name, record_header, scan_segment, segment_file_name, segment_header,
-    AppendPlan, MemorySegments, ReadChunk, RecoveryAction, RetentionPlan, SegmentScan,
+    index_segment, parse_segment_file_name, record_header, scan_segment, scan_segment_tail,
+    segment_file_name, segment_header, AppendPlan, IndexRequest, MemorySegments, ReadChunk,
+    RecoveryAction, RetentionPlan, SealedFile, SegmentIndex, SegmentScan, TailCheckpoint,
 };
+use tracing::warn;
 
-use super::fsutil::sync_dir;
+use super::faults::{no_space, Faults};
+use super::fsutil::{sync_dir, write_atomic};
+
+/// File holding the active segment's [`TailCheckpoint`], inside a stream's folder.
+pub const CHECKPOINT_FILE: &str = "tail.ckpt";
+
+/// What start-up found in a stream folder.
+pub struct FolderScan {
+    /// Sealed segments, known by name and length only.
+    pub sealed: Vec<SealedFile>,
+    /// The last segment, scanned (from the checkpoint when it matched).
+    pub last: Option<SegmentScan>,
+    /// The checkpoint that was used, if any.
+    pub checkpoint: Option<TailCheckpoint>,
+    /// Files that are neither segments nor known stream files.
+    pub unknown: Vec<String>,
+}
 
 /// Segment files of one File stream. Only the active (last) segment is kept open, so a store
 /// of many streams with many segments stays far below the file-descriptor limit; sealed
@@ -20,7 +38,18 @@ use super::fsutil::sync_dir;
 pub struct FileSegments {
     dir: PathBuf,
     active: Option<(u64, Arc<File>)>,
+    faults: Arc<Faults>,
+    /// Segment files whose removal failed, retried by [`Self::retry_removals`].
+    pending_removals: Vec<PathBuf>,
+    /// The checkpoint last written.
+    checkpoint: Option<TailCheckpoint>,
+    /// Sealed segments indexed, least recently first (their indexes are dropped beyond
+    /// [`INDEXED_SEALED`]).
+    indexed: std::collections::VecDeque<u64>,
 }
+
+/// Sealed segments whose index a stream keeps in memory; older ones are re-read when needed.
+pub const INDEXED_SEALED: usize = 8;
 
 impl FileSegments {
     fn path(&self, base: u64) -> PathBuf {
@@ -31,25 +60,70 @@ impl FileSegments {
         OpenOptions::new().read(true).write(true).open(path)
     }
 
-    /// Reads and scans every segment file of `dir` (start-up). Files that are not segments
-    /// are left alone; returns their names for the log.
-    pub fn scan(dir: &Path) -> io::Result<(Vec<SegmentScan>, Vec<String>)> {
-        let mut scans = Vec::new();
+    /// Lists the segment files of `dir` (start-up): sealed ones by length only, the last one
+    /// scanned, from its checkpoint when that matches. Files that are not segments are left
+    /// alone; returns their names for the log.
+    pub fn scan(dir: &Path) -> io::Result<FolderScan> {
+        let mut files = Vec::new();
         let mut unknown = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             match parse_segment_file_name(&name) {
                 Some(base) if entry.file_type()?.is_file() => {
-                    let bytes = fs::read(entry.path())?;
-                    scans.push(scan_segment(base, &bytes));
+                    files.push(SealedFile {
+                        base,
+                        len: entry.metadata()?.len(),
+                    });
                 }
                 _ if name == super::fsutil::DEFINITION_FILE
-                    || super::checkpoints::is_checkpoint_file(&name) => {}
+                    || name == CHECKPOINT_FILE
+                    || super::checkpoints::is_checkpoint_file(&name)
+                    || name.starts_with("s3task-") => {}
+                // A temporary file of an atomic replace that a crash interrupted: the file it
+                // was replacing is intact, so the leftover is dropped.
+                _ if name.ends_with(".tmp") && entry.file_type()?.is_file() => {
+                    let _ = fs::remove_file(entry.path());
+                }
                 _ => unknown.push(name),
             }
         }
-        Ok((scans, unknown))
+        files.sort_by_key(|f| f.base);
+        let Some(last) = files.pop() else {
+            return Ok(FolderScan {
+                sealed: files,
+                last: None,
+                checkpoint: None,
+                unknown,
+            });
+        };
+        let path = dir.join(segment_file_name(last.base));
+        let checkpoint = fs::read(dir.join(CHECKPOINT_FILE))
+            .ok()
+            .and_then(|b| TailCheckpoint::decode(&b))
+            .filter(|c| c.segment == last.base && c.len <= last.len);
+        let mut tail_scan = None;
+        if let Some(c) = &checkpoint {
+            let f = File::open(&path)?;
+            let mut header = [0u8; 16];
+            let mut tail = vec![0u8; usize::try_from(last.len - c.last_offset).unwrap_or(0)];
+            if f.read_exact_at(&mut header, 0).is_ok()
+                && f.read_exact_at(&mut tail, c.last_offset).is_ok()
+            {
+                tail_scan = scan_segment_tail(c, &header, &tail);
+            }
+        }
+        let checkpoint = checkpoint.filter(|_| tail_scan.is_some());
+        let last = match tail_scan {
+            Some(t) => t,
+            None => scan_segment(last.base, &fs::read(&path)?),
+        };
+        Ok(FolderScan {
+            sealed: files,
+            last: Some(last),
+            checkpoint,
+            unknown,
+        })
     }
 
     /// Performs the repairs of a recovery and opens the segments the log kept.
@@ -57,8 +131,11 @@ impl FileSegments {
         dir: &Path,
         actions: &[RecoveryAction],
         kept: impl Iterator<Item = u64>,
+        checkpoint: Option<TailCheckpoint>,
+        faults: Arc<Faults>,
     ) -> io::Result<Self> {
-        let mut me = Self::empty(dir);
+        let mut me = Self::empty(dir, faults);
+        me.checkpoint = checkpoint;
         for a in actions {
             match a {
                 RecoveryAction::Truncate { segment, len } => {
@@ -71,6 +148,9 @@ impl FileSegments {
                     f.set_len(0)?;
                     f.write_all_at(&segment_header(*segment), 0)?;
                     f.sync_all()?;
+                    // Whatever the checkpoint said about this segment is gone.
+                    me.checkpoint = None;
+                    let _ = fs::remove_file(dir.join(CHECKPOINT_FILE));
                 }
                 RecoveryAction::Delete { segment } => fs::remove_file(me.path(*segment))?,
                 RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. } => {}
@@ -83,14 +163,33 @@ impl FileSegments {
     }
 
     /// An empty set of segments in `dir`.
-    pub fn empty(dir: &Path) -> Self {
+    pub fn empty(dir: &Path, faults: Arc<Faults>) -> Self {
         Self {
             dir: dir.to_owned(),
             active: None,
+            faults,
+            pending_removals: Vec::new(),
+            checkpoint: None,
+            indexed: std::collections::VecDeque::new(),
         }
     }
 
+    /// Writes `buf` at `offset` through the fault seam (a full disk cuts it short).
+    fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+        let n = self.faults.allow_write(buf.len());
+        file.write_all_at(&buf[..n], offset)?;
+        if n < buf.len() {
+            return Err(no_space());
+        }
+        Ok(())
+    }
+
     fn create(&mut self, base: u64) -> io::Result<()> {
+        // The sealed segment is complete: make it durable once (before anything else, so that
+        // a failure leaves the stream as it was), then close it.
+        if let Some((_, old)) = &self.active {
+            old.sync_data()?;
+        }
         let path = self.path(base);
         let f = OpenOptions::new()
             .read(true)
@@ -98,26 +197,97 @@ impl FileSegments {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        f.write_all_at(&segment_header(base), 0)?;
         // The new file's directory entry must survive a crash, or its sequence numbers would.
-        sync_dir(&self.dir)?;
-        // The sealed segment is complete: make it durable once, then close it.
-        if let Some((_, old)) = self.active.replace((base, Arc::new(f))) {
-            old.sync_data()?;
+        let made = self
+            .write_at(&f, &segment_header(base), 0)
+            .and_then(|()| sync_dir(&self.dir));
+        if let Err(e) = made {
+            // Best effort: recovery would rewrite a half-made last segment anyway.
+            let _ = fs::remove_file(&path);
+            return Err(e);
         }
+        self.active = Some((base, Arc::new(f)));
         Ok(())
     }
 
-    fn evict(&mut self, bases: &[u64]) -> io::Result<()> {
+    /// Removes evicted segments. A removal that fails is remembered and retried later
+    /// ([`Self::retry_removals`]); the segment is gone from the log either way.
+    fn evict(&mut self, bases: &[u64]) {
         for base in bases {
             if self.active.as_ref().is_some_and(|(b, _)| b == base) {
                 self.active = None;
             }
-            match fs::remove_file(self.path(*base)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
+            let path = self.path(*base);
+            if let Err(e) = self.remove(&path) {
+                warn!(file = %path.display(), "removing a segment failed: {e}; will retry");
+                self.pending_removals.push(path);
             }
         }
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.faults.check_removal()?;
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Retries the removals that failed; returns how many are still pending.
+    pub fn retry_removals(&mut self) -> usize {
+        let pending = std::mem::take(&mut self.pending_removals);
+        for path in pending {
+            if let Err(e) = self.remove(&path) {
+                warn!(file = %path.display(), "removing a segment failed again: {e}");
+                self.pending_removals.push(path);
+            }
+        }
+        self.pending_removals.len()
+    }
+
+    /// Removals still pending.
+    pub fn pending(&self) -> usize {
+        self.pending_removals.len()
+    }
+
+    /// Reads the bytes an index request needs and indexes the segment.
+    pub fn index(&self, req: &IndexRequest) -> io::Result<SegmentIndex> {
+        let owned;
+        let file = match &self.active {
+            Some((b, f)) if *b == req.segment => f.as_ref(),
+            _ => {
+                owned = File::open(self.path(req.segment))?;
+                &owned
+            }
+        };
+        let on_disk = file.metadata()?.len();
+        let len = usize::try_from(req.len.min(on_disk))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, 0)?;
+        Ok(index_segment(req.segment, &buf, req.count))
+    }
+
+    /// Notes that `base` was just indexed; returns a segment whose index should be dropped.
+    pub fn note_indexed(&mut self, base: u64) -> Option<u64> {
+        self.indexed.retain(|&b| b != base);
+        self.indexed.push_back(base);
+        if self.indexed.len() > INDEXED_SEALED {
+            self.indexed.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// The checkpoint last written.
+    pub fn checkpoint(&self) -> Option<TailCheckpoint> {
+        self.checkpoint
+    }
+
+    /// Writes `ckpt` (atomically); the caller has made the segment durable up to `ckpt.len`.
+    pub fn write_checkpoint(&mut self, ckpt: TailCheckpoint) -> io::Result<()> {
+        write_atomic(&self.dir.join(CHECKPOINT_FILE), &ckpt.encode())?;
+        self.checkpoint = Some(ckpt);
         Ok(())
     }
 
@@ -159,18 +329,25 @@ impl Segments {
                 if let Some(base) = plan.retention.new_segment {
                     f.create(base)?;
                 }
-                let file = f.active_file(plan.segment)?;
+                let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
-                if payload.len() <= 64 * 1024 {
+                let written = if payload.len() <= 64 * 1024 {
                     let mut buf = Vec::with_capacity(header.len() + payload.len());
                     buf.extend_from_slice(&header);
                     buf.extend_from_slice(payload);
-                    file.write_all_at(&buf, plan.offset)?;
+                    f.write_at(&file, &buf, plan.offset)
                 } else {
-                    file.write_all_at(&header, plan.offset)?;
-                    file.write_all_at(payload, plan.offset + header.len() as u64)?;
+                    f.write_at(&file, &header, plan.offset).and_then(|()| {
+                        f.write_at(&file, payload, plan.offset + header.len() as u64)
+                    })
+                };
+                if let Err(e) = written {
+                    // Leave no partial record behind: the log stays as it was, and the file
+                    // ends where the log says (best effort; recovery truncates a torn tail).
+                    let _ = file.set_len(plan.offset);
+                    return Err(e);
                 }
-                f.evict(&plan.retention.evict)?;
+                f.evict(&plan.retention.evict);
             }
         }
         Ok(())
@@ -184,7 +361,7 @@ impl Segments {
                 if let Some(base) = plan.new_segment {
                     f.create(base)?;
                 }
-                f.evict(&plan.evict)?;
+                f.evict(&plan.evict);
             }
         }
         Ok(())
@@ -228,6 +405,14 @@ impl Segments {
             file.sync_data()?;
         }
         Ok(())
+    }
+
+    /// The file segments, for File streams.
+    pub fn file(&mut self) -> Option<&mut FileSegments> {
+        match self {
+            Self::File(f) => Some(f),
+            Self::Memory(_) => None,
+        }
     }
 
     /// Closes every file (before the folder is deleted).

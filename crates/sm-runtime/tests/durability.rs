@@ -1,0 +1,395 @@
+//! The store against the crash-consistency contract (ARCHITECTURE.md), through the same
+//! `Store` the daemon runs: power loss simulated on a copy of the store (every cut of the
+//! last records, garbage, bit flips in sealed segments), disk full and failing removals
+//! through the storage seam, group commit, and lazy start-up.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sm_model::{MessageStreamDefinition, Persistence, ResponseStatusCode, StrategyOnFull};
+use sm_runtime::store::faults::Faults;
+use sm_runtime::store::{OwnedMessage, ReadOutcome, Store};
+
+fn def(name: &str, segment: i64, flush: bool) -> MessageStreamDefinition {
+    MessageStreamDefinition {
+        name: name.into(),
+        max_size: Some(1 << 30),
+        stream_segment_size: Some(segment),
+        strategy_on_full: Some(StrategyOnFull::RejectNewData),
+        persistence: Some(Persistence::File),
+        flush_on_write: Some(flush),
+        ..Default::default()
+    }
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    format!("message-{i}-")
+        .bytes()
+        .chain((0..(i * 37) % 200).map(|k| k as u8))
+        .collect()
+}
+
+fn read_all(store: &Store, name: &str) -> Vec<OwnedMessage> {
+    let s = store.get(name).unwrap();
+    match s.try_read(0, 0, u64::MAX, u64::MAX, u64::MAX).unwrap() {
+        ReadOutcome::Messages(m) => m,
+        ReadOutcome::NotEnough => unreachable!("min is 0"),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The segment files of the stream folder of `name` under `root`, oldest first.
+fn segments_of(root: &Path, name: &str) -> Vec<PathBuf> {
+    let dir = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            fs::read_to_string(p.join("stream.json"))
+                .is_ok_and(|j| j.contains(&format!("\"name\": \"{name}\"")))
+        })
+        .unwrap();
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn segments(root: &Path) -> Vec<PathBuf> {
+    segments_of(root, "s")
+}
+
+fn base_of(p: &Path) -> usize {
+    p.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+async fn filled(root: &Path, n: usize, segment: i64) -> Vec<Vec<u8>> {
+    let store = Store::open(root).unwrap();
+    store.create(def("s", segment, false)).unwrap();
+    let s = store.get("s").unwrap();
+    let mut ps = Vec::new();
+    for i in 0..n {
+        let p = payload(i);
+        assert_eq!(s.append(&p).await.unwrap(), i as i64);
+        ps.push(p);
+    }
+    // No shutdown: the store is dropped as a kill -9 would leave it (page cache only).
+    ps
+}
+
+#[tokio::test]
+async fn power_loss_at_every_byte_of_the_last_records_recovers_a_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let orig = tmp.path().join("orig");
+    let ps = filled(&orig, 40, 2048).await;
+    let segs = segments(&orig);
+    assert!(segs.len() >= 3, "several segments");
+    let last_name = segs.last().unwrap().file_name().unwrap().to_owned();
+    let last_len = fs::metadata(segs.last().unwrap()).unwrap().len();
+    for cut in (0..=last_len).rev() {
+        let copy = tmp.path().join(format!("cut-{cut}"));
+        copy_dir(&orig, &copy);
+        let seg = segments(&copy)
+            .into_iter()
+            .find(|p| p.file_name().unwrap() == last_name)
+            .unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        if cut % 3 == 0 {
+            // Garbage after the cut too (a page written without its predecessors).
+            let mut b = fs::read(&seg).unwrap();
+            b.extend_from_slice(&[0xA5; 37]);
+            fs::write(&seg, b).unwrap();
+        }
+        let store = Store::open(&copy).unwrap();
+        let got = read_all(&store, "s");
+        assert!(got.len() >= base_of(&seg), "cut {cut}: sealed records kept");
+        for (k, m) in got.iter().enumerate() {
+            assert_eq!(m.seq, k as i64, "cut {cut}: no gap");
+            assert_eq!(m.payload, ps[k], "cut {cut}: record {k} intact");
+        }
+        let next = store.get("s").unwrap().append(b"after").await.unwrap();
+        assert_eq!(next, got.len() as i64, "cut {cut}: numbering continues");
+        let info = store.get("s").unwrap().info().unwrap();
+        assert_eq!(info.storage_status.corrupt_records, None);
+        drop(store);
+        // Recovering the repaired store again changes nothing.
+        let again = Store::open(&copy).unwrap();
+        assert_eq!(read_all(&again, "s").len(), got.len() + 1);
+        drop(again);
+        fs::remove_dir_all(&copy).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_bit_flip_in_a_sealed_segment_is_skipped_reported_and_isolated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let ps = filled(&root, 40, 2048).await;
+    {
+        let store = Store::open(&root).unwrap();
+        store.create(def("other", 4096, true)).unwrap();
+        store.get("other").unwrap().append(b"fine").await.unwrap();
+        store.sync_all();
+    }
+    let segs = segments(&root);
+    let sealed = &segs[1];
+    let mut b = fs::read(sealed).unwrap();
+    b[16 + 30] ^= 0x10; // inside the first record's payload
+    fs::write(sealed, b).unwrap();
+
+    let store = Store::open(&root).unwrap();
+    let s = store.get("s").unwrap();
+    assert_eq!(
+        s.info().unwrap().storage_status.corrupt_records,
+        None,
+        "sealed segments are not read at start-up"
+    );
+    let got = read_all(&store, "s");
+    assert_eq!(
+        got.len(),
+        ps.len() - 1,
+        "only the damaged record is skipped"
+    );
+    let base = base_of(sealed) as i64;
+    assert!(got.iter().all(|m| m.seq != base));
+    for m in &got {
+        assert_eq!(m.payload, ps[m.seq as usize]);
+    }
+    assert_eq!(s.info().unwrap().storage_status.corrupt_records, Some(1));
+    // Reading again finds nothing new, and the count stays.
+    assert_eq!(read_all(&store, "s").len(), ps.len() - 1);
+    assert_eq!(s.info().unwrap().storage_status.corrupt_records, Some(1));
+    // A read starting at the damaged record starts after it.
+    let from = match s.try_read(base as u64, 1, 1, u64::MAX, u64::MAX).unwrap() {
+        ReadOutcome::Messages(m) => m,
+        ReadOutcome::NotEnough => panic!("messages follow"),
+    };
+    assert_eq!(from[0].seq, base + 1);
+    // Every other stream is served, and appends go on.
+    let other = read_all(&store, "other");
+    assert_eq!(other[0].payload, b"fine");
+    assert_eq!(s.append(b"more").await.unwrap(), ps.len() as i64);
+}
+
+#[tokio::test]
+async fn odd_files_never_stop_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let ps = filled(&root, 30, 1024).await;
+    let segs = segments(&root);
+    let dir = segs[0].parent().unwrap().to_owned();
+    // A zero-length sealed segment, an unknown file, a garbage checkpoint, a stray folder
+    // and a definition with no segments.
+    fs::write(&segs[1], b"").unwrap();
+    fs::write(dir.join("notes.txt"), b"hello").unwrap();
+    fs::write(dir.join("tail.ckpt"), b"garbage").unwrap();
+    fs::write(dir.join("stream.tmp"), b"{half a defini").unwrap();
+    fs::create_dir(root.join("not-a-stream")).unwrap();
+    {
+        let store = Store::open(&root).unwrap();
+        store.create(def("empty", 1024, false)).unwrap();
+    }
+    let store = Store::open(&root).unwrap();
+    let got = read_all(&store, "s");
+    let lost = base_of(&segs[2]) - base_of(&segs[1]);
+    assert_eq!(got.len(), ps.len() - lost);
+    assert!(!segs[1].exists(), "the empty segment file was removed");
+    assert_eq!(
+        store
+            .get("s")
+            .unwrap()
+            .info()
+            .unwrap()
+            .storage_status
+            .corrupt_records,
+        Some(lost as i64),
+        "the missing records are reported"
+    );
+    assert_eq!(store.get("empty").unwrap().append(b"x").await.unwrap(), 0);
+    assert!(
+        dir.join("notes.txt").exists(),
+        "unknown files are left alone"
+    );
+    assert!(
+        !dir.join("stream.tmp").exists(),
+        "a leftover of an interrupted atomic replace is dropped"
+    );
+}
+
+#[tokio::test]
+async fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let faults = Faults::none();
+    let store = Store::open_with(&root, faults.clone()).unwrap();
+    store.create(def("s", 1024, true)).unwrap();
+    let s = store.get("s").unwrap();
+    for i in 0..10 {
+        s.append(&payload(i)).await.unwrap();
+    }
+    // Room for part of a record, then nothing: short write + ENOSPC, on writes and on rolls.
+    for budget in [0u64, 5, 60, 300] {
+        faults.set_write_budget(Some(budget));
+        let mut failures = 0;
+        for i in 0..6 {
+            if let Err(e) = s.append(&payload(100 + i)).await {
+                assert_eq!(e.status, ResponseStatusCode::UnknownFailure);
+                assert!(e.message.contains("No space left"), "{}", e.message);
+                failures += 1;
+            }
+        }
+        assert!(failures > 0, "budget {budget}: the disk filled up");
+        faults.set_write_budget(None);
+        // The log is consistent: what was acknowledged is readable, numbering contiguous.
+        let got = read_all(&store, "s");
+        for (k, m) in got.iter().enumerate() {
+            assert_eq!(m.seq, k as i64);
+        }
+        let next = s.append(b"space is back").await.unwrap();
+        assert_eq!(next, got.len() as i64);
+    }
+    let before = read_all(&store, "s");
+    drop(s);
+    drop(store);
+    let store = Store::open(&root).unwrap();
+    assert_eq!(
+        read_all(&store, "s"),
+        before,
+        "the files match the log after a restart"
+    );
+}
+
+#[tokio::test]
+async fn failed_segment_removals_are_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let faults = Faults::none();
+    let store = Store::open_with(&root, faults.clone()).unwrap();
+    let mut d = def("s", 1024, false);
+    d.max_size = Some(4096);
+    d.strategy_on_full = Some(StrategyOnFull::OverwriteOldestData);
+    store.create(d).unwrap();
+    let s = store.get("s").unwrap();
+    faults.fail_next_removals(2);
+    for i in 0..60 {
+        s.append(&payload(i)).await.unwrap();
+    }
+    assert_eq!(
+        store.pending_removals(),
+        2,
+        "two evictions failed and are remembered"
+    );
+    let on_disk = segments(&root).len();
+    store.expire_all(0);
+    assert_eq!(store.pending_removals(), 0);
+    assert_eq!(segments(&root).len(), on_disk - 2, "the retry removed them");
+    // Deleting a stream whose folder cannot be removed: retried too.
+    faults.fail_next_removals(1);
+    store.delete("s").unwrap();
+    assert_eq!(store.pending_removals(), 1);
+    store.expire_all(0);
+    assert_eq!(store.pending_removals(), 0);
+    assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_flush_on_write_appends_share_fsyncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(tmp.path()).unwrap());
+    store.create(def("s", 1 << 20, true)).unwrap();
+    let s = store.get("s").unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                s.append(format!("{t}-{i}").as_bytes()).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(read_all(&store, "s").len(), 800);
+    assert!(
+        s.fsync_count() < 800,
+        "800 acknowledged appends took {} fsyncs",
+        s.fsync_count()
+    );
+}
+
+#[tokio::test]
+async fn shutdown_writes_a_tail_checkpoint_that_start_up_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let ps = filled(&root, 30, 1 << 20).await;
+    {
+        let store = Store::open(&root).unwrap();
+        store.sync_all();
+    }
+    let seg = segments(&root).pop().unwrap();
+    let ckpt = seg.parent().unwrap().join("tail.ckpt");
+    assert!(ckpt.exists());
+    // Damage a record before the checkpoint: start-up does not scan it (so does not cut the
+    // segment there); the read finds it by its CRC and skips only it.
+    let mut b = fs::read(&seg).unwrap();
+    b[16 + 30] ^= 1;
+    fs::write(&seg, b).unwrap();
+    let store = Store::open(&root).unwrap();
+    let got = read_all(&store, "s");
+    assert_eq!(
+        got.len(),
+        ps.len() - 1,
+        "durable records after the damage are kept"
+    );
+    assert_eq!(
+        store.get("s").unwrap().append(b"x").await.unwrap(),
+        ps.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn dropped_indexes_are_rebuilt_on_the_next_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let ps = filled(&root, 300, 1024).await;
+    assert!(
+        segments(&root).len() > 20,
+        "more sealed segments than indexes kept"
+    );
+    let store = Store::open(&root).unwrap();
+    for _ in 0..2 {
+        let got = read_all(&store, "s");
+        assert_eq!(got.len(), ps.len());
+        for m in &got {
+            assert_eq!(m.payload, ps[m.seq as usize]);
+        }
+    }
+    let s = store.get("s").unwrap();
+    for start in [0u64, 7, 150, 299] {
+        match s.try_read(start, 1, 1, u64::MAX, u64::MAX).unwrap() {
+            ReadOutcome::Messages(m) => assert_eq!(m[0].payload, ps[start as usize]),
+            ReadOutcome::NotEnough => panic!("message {start} is there"),
+        }
+    }
+}
