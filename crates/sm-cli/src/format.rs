@@ -162,8 +162,9 @@ pub fn describe_summary(info: &MessageStreamInfo) -> String {
         (
             "storage".into(),
             format!(
-                "{} bytes, {count} messages, oldest {oldest}, newest {newest}",
-                s.total_bytes
+                "{} bytes, {count} message{}, oldest {oldest}, newest {newest}",
+                s.total_bytes,
+                if count == 1 { "" } else { "s" }
             ),
         ),
     ];
