@@ -28,8 +28,8 @@ pub struct Daemon {
     child: Child,
     /// The port it listens on.
     pub port: u16,
-    /// Holds the store, the port file and the log.
-    pub dir: tempfile::TempDir,
+    /// Holds the store, the port file and the log (removed on drop).
+    _dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -55,7 +55,11 @@ impl Daemon {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
                 if text.ends_with('\n') {
                     let port = text.trim().parse().expect("the port file holds a port");
-                    return Self { child, port, dir };
+                    return Self {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
                 }
             }
             if let Some(status) = child.try_wait().unwrap() {
