@@ -3,6 +3,12 @@
 use clap::Parser;
 
 fn main() {
+    // An empty variable is no setting (as in the SDKs), not an invalid host or port.
+    for var in ["STREAM_MANAGER_SERVER_HOST", "STREAM_MANAGER_SERVER_PORT"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(var);
+        }
+    }
     let cli = match sm_cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

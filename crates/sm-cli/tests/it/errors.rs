@@ -92,3 +92,26 @@ fn token_comes_from_the_environment() {
         stderr(&out)
     );
 }
+
+#[test]
+fn host_and_port_from_the_environment() {
+    let d = Daemon::start(&[]);
+    // The SDKs' variables; an empty one is no setting.
+    let out = run(
+        {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_smctl"));
+            c.args(["streams", "list"])
+                .env("STREAM_MANAGER_SERVER_PORT", d.port.to_string())
+                .env("STREAM_MANAGER_SERVER_HOST", "")
+                .env_remove("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+            c
+        },
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // --port wins over the variable.
+    let mut c = smctl_on(d.port, &["streams", "list"]);
+    c.env("STREAM_MANAGER_SERVER_PORT", "1");
+    let out = run(c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
