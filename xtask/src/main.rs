@@ -1,7 +1,7 @@
 //! Developer tasks of the workspace, the single entry point for CI.
 //!
 //! * `cargo xtask ci`: everything CI checks, in order: fmt, clippy `-D warnings`, the release
-//!   build (sm-client's tests run against it), all Rust tests, cargo-deny (bans, licenses,
+//!   build (the tests of sm-client, sm-cli and the packaging run against it), all Rust tests, cargo-deny (bans, licenses,
 //!   sources), and the end-to-end suite (the official Python SDK against the real binary).
 //! * `cargo xtask e2e [PYTEST ARGS]`: only the release build and the end-to-end suite.
 //! * `cargo xtask deny`: only cargo-deny.
@@ -90,7 +90,8 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // sm-client's tests drive the release binary: build it before `cargo test`.
+    // The tests of sm-client and sm-cli and sm-runtime's packaging tests drive the release
+    // binary: build it before `cargo test`.
     run(cargo().args(["build", "--release", "-p", "stream-manager"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     deny()?;
