@@ -1,9 +1,9 @@
 //! Developer tasks of the workspace, the single entry point for CI.
 //!
 //! * `cargo xtask ci`: everything CI checks, in order: fmt, clippy `-D warnings`, the release
-//!   build (sm-client's tests run against it), all Rust tests, cargo-deny (bans, licenses,
-//!   sources), the end-to-end suite (the official Python SDK against the real binary), and 50
-//!   kill -9 crash cycles.
+//!   build (the tests of sm-client, sm-cli and the packaging run against it), all Rust tests,
+//!   cargo-deny (bans, licenses, sources), the end-to-end suite (the official Python SDK against
+//!   the real binary), and 50 kill -9 crash cycles.
 //! * `cargo xtask e2e [PYTEST ARGS]`: only the release build and the end-to-end suite.
 //! * `cargo xtask crash [--cycles N] [--seed S]`: the kill -9 / power-loss fault injection
 //!   (`tests/e2e/crash_cycles.py`) against the release binary; 1,000 cycles by default.
@@ -194,7 +194,8 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // sm-client's tests drive the release binary: build it before `cargo test`.
+    // The tests of sm-client and sm-cli and sm-runtime's packaging tests drive the release
+    // binary: build it before `cargo test`.
     run(cargo().args(["build", "--release", "-p", "stream-manager"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     deny()?;

@@ -58,7 +58,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// atomic for any process crash (old or new content), but a power loss may bring back the
 /// previous content. For state that is rewritten often and only costs a repeat when stale.
 pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name ("stream-manager.port") has the empty path as parent: its folder is ".".
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     {
         let mut f = OpenOptions::new()
