@@ -371,6 +371,7 @@ mod tests {
                 oldest_sequence_number: 0,
                 newest_sequence_number: newest,
                 total_bytes: 123,
+                corrupt_records: None,
             },
             export_statuses: last_exported
                 .map(|l| ExportStatus {
