@@ -143,6 +143,7 @@ def test_client_that_never_reads_its_responses(daemon_factory):
         peak = max(peak, vm_rss_bytes(d.proc.pid) - base)
         works(d, c, "small", i)
         time.sleep(0.05)
+    print("RSS growth %d MiB, bound %d MiB" % (peak // MIB, bound // MIB))
     assert peak < bound, "RSS grew by %d MiB (bound %d MiB)" % (peak // MIB, bound // MIB)
     # Reading again lets the daemon go on: every read is answered, in full.
     got = 0

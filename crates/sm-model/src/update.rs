@@ -127,7 +127,10 @@ mod tests {
         assert!(check_update(&d, &d.clone(), EMPTY).is_ok());
         let mut n = d.clone();
         n.stream_segment_size = Some(2 << 20);
-        assert!(check_update(&d, &n, EMPTY).unwrap_err().message().contains("streamSegmentSize"));
+        assert!(check_update(&d, &n, EMPTY)
+            .unwrap_err()
+            .message()
+            .contains("streamSegmentSize"));
     }
 
     #[test]
