@@ -35,3 +35,21 @@ fn s3_task_corpus_replays() {
 fn aws_responses_corpus_replays() {
     replay("aws_responses", sm_aws::fuzzing::aws_responses, 5);
 }
+
+/// The hand-made SiteWise seeds reach the batcher: their payloads are valid entries.
+#[test]
+fn sitewise_seeds_hold_valid_entries() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/sitewise_entry");
+    for (seed, valid) in [
+        ("size_cut_3", 8),
+        ("conflict_same_ts", 3),
+        ("invalid_mix", 1),
+    ] {
+        let data = std::fs::read(dir.join(seed)).unwrap();
+        let n = data[5..]
+            .split(|&b| b == 0xff)
+            .filter(|p| sm_model::sitewise::parse_entry(p).is_ok())
+            .count();
+        assert_eq!(n, valid, "{seed}");
+    }
+}
