@@ -20,6 +20,8 @@
 
 pub mod endpoint;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iotanalytics;
 pub mod kinesis;
 pub mod s3;

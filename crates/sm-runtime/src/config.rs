@@ -45,6 +45,20 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_MAX_FRAME_BYTES", default_value_t = sm_wire::PROTOCOL_MAX_FRAME)]
     pub max_frame_bytes: u32,
 
+    /// Most connections open at once; above it a new connection is accepted and closed at once
+    /// (logged at WARN, at most every 10 s).
+    #[arg(long, env = "STREAM_MANAGER_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Most requests in progress on one connection; reading it pauses while this many are pending.
+    #[arg(long, env = "STREAM_MANAGER_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// Most response bytes queued for one connection's socket; above it the connection's
+    /// requests are not read until its client reads enough of its responses.
+    #[arg(long, env = "STREAM_MANAGER_MAX_WRITE_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
+    pub max_write_queue_bytes: u64,
+
     /// Write the listening port to this file once the server accepts connections.
     #[arg(long, env = "STREAM_MANAGER_PORT_FILE")]
     pub port_file: Option<PathBuf>,
@@ -125,6 +139,8 @@ pub struct Config {
     pub auth_tokens: Option<Vec<String>>,
     /// Largest accepted frame.
     pub max_frame_bytes: u32,
+    /// Connection, in-flight and write-queue bounds.
+    pub connection_limits: crate::server::ConnectionLimits,
     /// Where to write the port.
     pub port_file: Option<PathBuf>,
     /// Tracing filter directive.
@@ -189,6 +205,12 @@ impl Config {
             port: args.port,
             auth_tokens,
             max_frame_bytes: args.max_frame_bytes.clamp(64, sm_wire::PROTOCOL_MAX_FRAME),
+            connection_limits: crate::server::ConnectionLimits {
+                max_connections: args.max_connections as usize,
+                max_in_flight: args.max_in_flight as usize,
+                max_write_queue_bytes: usize::try_from(args.max_write_queue_bytes)
+                    .unwrap_or(usize::MAX),
+            },
             port_file: args.port_file,
             log_filter: log_filter(&args.log_level)?.to_owned(),
             aws: crate::aws::AwsSettings {
@@ -243,5 +265,47 @@ impl Config {
                 },
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_limits_flags() {
+        let defaults = Config::from_args(Args::parse_from(["stream-manager"])).unwrap();
+        assert_eq!(
+            defaults.connection_limits,
+            crate::server::ConnectionLimits::default()
+        );
+        let set = Config::from_args(Args::parse_from([
+            "stream-manager",
+            "--max-connections",
+            "500",
+            "--max-in-flight",
+            "8",
+            "--max-write-queue-bytes",
+            "1048576",
+        ]))
+        .unwrap();
+        assert_eq!(
+            set.connection_limits,
+            crate::server::ConnectionLimits {
+                max_connections: 500,
+                max_in_flight: 8,
+                max_write_queue_bytes: 1 << 20,
+            }
+        );
+        for zero in [
+            "--max-connections",
+            "--max-in-flight",
+            "--max-write-queue-bytes",
+        ] {
+            assert!(
+                Args::try_parse_from(["stream-manager", zero, "0"]).is_err(),
+                "{zero} 0"
+            );
+        }
     }
 }

@@ -110,12 +110,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )?
         .run(),
     );
-    let shared = Arc::new(Shared::new(
-        store,
-        telemetry,
-        config.auth_tokens.clone(),
-        config.max_frame_bytes,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            store,
+            telemetry,
+            config.auth_tokens.clone(),
+            config.max_frame_bytes,
+        )
+        .with_limits(config.connection_limits),
+    );
     let expirer = {
         let shared = shared.clone();
         tokio::spawn(async move {

@@ -1,7 +1,7 @@
 //! The TCP server: one task per connection, one task per request, one writer per connection.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use sm_wire::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::handlers::{handle, Limits};
@@ -26,10 +26,31 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// clients write each frame at once, so a stall this long is a stuck or hostile peer
 /// (a length prefix and no body, a slowloris). Idle time between frames is not limited.
 const FRAME_STALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Requests in progress per connection; reading pauses while this many are pending.
-const MAX_IN_FLIGHT: usize = 1024;
-/// Response frames queued per connection before request tasks wait for the writer.
-const WRITE_QUEUE: usize = 64;
+/// How often, at most, a refused connection is logged (with the number refused since).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Bounds on what clients can make the daemon hold (see README, "Configuration").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once; above it a new connection is accepted and closed at once.
+    pub max_connections: usize,
+    /// Requests in progress per connection; reading that connection pauses while this many
+    /// are pending.
+    pub max_in_flight: usize,
+    /// Response bytes queued for one connection's socket; above it reading that connection's
+    /// requests pauses until the queue drains below it.
+    pub max_write_queue_bytes: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_in_flight: 1024,
+            max_write_queue_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// What every connection shares.
 pub struct Shared {
@@ -41,6 +62,8 @@ pub struct Shared {
     pub max_frame: u32,
     /// Byte counters.
     pub telemetry: Arc<Counters>,
+    /// Connection, in-flight and write-queue bounds.
+    pub limits: ConnectionLimits,
     next_client: AtomicU64,
 }
 
@@ -57,8 +80,15 @@ impl Shared {
             auth_tokens,
             max_frame,
             telemetry,
+            limits: ConnectionLimits::default(),
             next_client: AtomicU64::new(1),
         }
+    }
+
+    /// The same with other connection limits.
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
@@ -83,20 +113,64 @@ fn authorized(tokens: &Option<Vec<String>>, given: Option<&str>) -> bool {
     }
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// Logs refused connections at most once per [`REFUSAL_LOG_EVERY`], with how many were
+/// refused since the last line.
+struct RefusalLog {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, peer: SocketAddr, max: usize) {
+        let now = crate::clock::instant();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        warn!(
+            %peer,
+            max_connections = max,
+            refused_since_last_line = self.suppressed,
+            "refused connection: {max} connections are open (--max-connections)"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+/// Accepts connections until `shutdown` resolves. Above `max_connections` open connections a
+/// new one is accepted and closed at once (so it does not wait in the kernel's backlog).
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let open = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let mut refusals = RefusalLog {
+        last: None,
+        suppressed: 0,
+    };
     loop {
         tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
+                    let Ok(slot) = open.clone().try_acquire_owned() else {
+                        refusals.refused(peer, shared.limits.max_connections);
+                        // Reset rather than FIN: the peer learns at once, and no TIME_WAIT here.
+                        let _ = sock.set_zero_linger();
+                        drop(sock);
+                        continue;
+                    };
                     let shared = shared.clone();
-                    tokio::spawn(async move { connection(sock, peer, shared).await });
+                    tokio::spawn(async move {
+                        connection(sock, peer, shared).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -108,35 +182,95 @@ pub async fn serve(
     }
 }
 
+/// Bytes of response frames handed to a connection's writer and not yet written.
+struct WriteQueue {
+    bytes: AtomicUsize,
+    /// Set when the writer stopped (socket error or end).
+    closed: AtomicBool,
+    /// Signalled when bytes drain or the writer stops.
+    drained: Notify,
+}
+
+impl WriteQueue {
+    fn push(&self, tx: &mpsc::UnboundedSender<Bytes>, frame: Bytes) -> bool {
+        self.bytes.fetch_add(frame.len(), Ordering::AcqRel);
+        tx.send(frame).is_ok()
+    }
+
+    /// Waits until at most `max` bytes are queued; false if the writer stopped.
+    async fn wait_below(&self, max: usize) -> bool {
+        loop {
+            let drained = self.drained.notified();
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if self.bytes.load(Ordering::Acquire) <= max {
+                return true;
+            }
+            drained.await;
+        }
+    }
+}
+
 async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = sock.set_nodelay(true);
     let (mut rd, mut wr) = sock.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if let Err(e) = wr.write_all(&frame).await {
-                debug!(%peer, "write failed: {e}");
-                return;
-            }
-        }
-        let _ = wr.shutdown().await;
+    let limits_cfg = shared.limits;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let queue = Arc::new(WriteQueue {
+        bytes: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+        drained: Notify::new(),
     });
+    let writer = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                let res = wr.write_all(&frame).await;
+                queue.bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+                queue.drained.notify_one();
+                if let Err(e) = res {
+                    debug!(%peer, "write failed: {e}");
+                    queue.closed.store(true, Ordering::Release);
+                    queue.drained.notify_one();
+                    return;
+                }
+            }
+            queue.closed.store(true, Ordering::Release);
+            queue.drained.notify_one();
+            let _ = wr.shutdown().await;
+        })
+    };
     let mut codec = ServerCodec::new(shared.max_frame);
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let in_flight = Arc::new(Semaphore::new(limits_cfg.max_in_flight));
     let client_id = shared.next_client.fetch_add(1, Ordering::Relaxed);
     let limits = Limits {
         max_frame: shared.max_frame,
     };
+    // Each pause is logged once per connection: a client that keeps hitting a limit would
+    // otherwise flood the log.
+    let mut warned_in_flight = false;
+    let mut warned_queue = false;
     'read: loop {
         loop {
+            if queue.bytes.load(Ordering::Acquire) > limits_cfg.max_write_queue_bytes {
+                if !warned_queue {
+                    warned_queue = true;
+                    warn!(%peer, client = client_id, queued_bytes = queue.bytes.load(Ordering::Relaxed), max = limits_cfg.max_write_queue_bytes,
+                        "pausing requests: the client does not read its responses (--max-write-queue-bytes); logged once per connection");
+                }
+                if !queue.wait_below(limits_cfg.max_write_queue_bytes).await {
+                    break 'read;
+                }
+            }
             let event = match codec.decode(&mut buf) {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {
                     warn!(%peer, "closing connection: {e}");
                     if let Some(reply) = e.reply() {
-                        let _ = tx.send(reply.freeze()).await;
+                        queue.push(&tx, reply.freeze());
                     }
                     break 'read;
                 }
@@ -146,7 +280,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     let mut out = BytesMut::new();
                     let (resp, ok) = connect_response(&shared, &req, client_id);
                     encode_connect_response(&resp, &mut out);
-                    let _ = tx.send(out.freeze()).await;
+                    queue.push(&tx, out.freeze());
                     if !ok {
                         warn!(%peer, status = ?resp.status, "connection refused: {}", resp.error_message.unwrap_or_default());
                         break 'read;
@@ -163,19 +297,32 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                         Some(&r.message),
                         &mut out,
                     );
-                    if tx.send(out.freeze()).await.is_err() {
+                    if !queue.push(&tx, out.freeze()) {
                         break 'read;
                     }
                 }
                 Event::Request(req) => {
-                    let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                        break 'read;
+                    let permit = match in_flight.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            if !warned_in_flight {
+                                warned_in_flight = true;
+                                warn!(%peer, client = client_id, max = limits_cfg.max_in_flight,
+                                    "pausing requests: {} in flight on one connection (--max-in-flight); logged once per connection",
+                                    limits_cfg.max_in_flight);
+                            }
+                            let Ok(p) = in_flight.clone().acquire_owned().await else {
+                                break 'read;
+                            };
+                            p
+                        }
                     };
                     let shared = shared.clone();
                     let tx = tx.clone();
+                    let queue = queue.clone();
                     tokio::spawn(async move {
                         let out = handle(&shared.store, &shared.telemetry, limits, req).await;
-                        let _ = tx.send(out.freeze()).await;
+                        queue.push(&tx, out.freeze());
                         drop(permit);
                     });
                 }
@@ -267,5 +414,56 @@ mod tests {
         assert!(!authorized(&tokens, Some("tok-c")));
         assert!(!authorized(&tokens, None));
         assert!(authorized(&None, None));
+    }
+
+    fn queue(bytes: usize) -> Arc<WriteQueue> {
+        Arc::new(WriteQueue {
+            bytes: AtomicUsize::new(bytes),
+            closed: AtomicBool::new(false),
+            drained: Notify::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn write_queue_pauses_until_drained_or_closed() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let q = queue(0);
+        assert!(q.push(&tx, Bytes::from_static(b"0123456789")));
+        assert_eq!(q.bytes.load(Ordering::Relaxed), 10);
+        assert!(q.wait_below(10).await, "at the limit is not above it");
+
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.wait_below(4).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "10 bytes queued, limit 4");
+        // The writer wrote 5 bytes: still above.
+        q.bytes.fetch_sub(5, Ordering::AcqRel);
+        q.drained.notify_one();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "5 bytes queued, limit 4");
+        q.bytes.fetch_sub(5, Ordering::AcqRel);
+        q.drained.notify_one();
+        assert!(waiter.await.unwrap());
+        assert_eq!(rx.recv().await.unwrap().len(), 10);
+
+        // A writer that stopped releases a paused reader with `false`.
+        let q = queue(100);
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.wait_below(4).await }
+        });
+        q.closed.store(true, Ordering::Release);
+        q.drained.notify_one();
+        assert!(!waiter.await.unwrap());
+    }
+
+    #[test]
+    fn defaults_are_documented_ones() {
+        let l = ConnectionLimits::default();
+        assert_eq!(l.max_connections, 4096);
+        assert_eq!(l.max_in_flight, 1024);
+        assert_eq!(l.max_write_queue_bytes, 64 << 20);
     }
 }
