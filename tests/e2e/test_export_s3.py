@@ -674,3 +674,48 @@ def test_task_older_than_ttl_is_canceled(daemon_factory, tmp_path, moto_server):
     st = statuses(c, name)[IDENT]
     assert st.exported_messages_count == 1 and st.last_exported_sequence_number == 1, fmt_status(st)
     assert raw_statuses(d, name)[IDENT].get("skippedMessagesCount") == 1
+
+
+def test_removed_export_or_deleted_stream_cancels_the_task_in_progress(daemon_factory, tmp_path, moto_server):
+    """S3 is unreachable (a closed port), so the first task keeps being retried. Removing the
+    export by update writes Canceled for that task; so does deleting a stream whose task is
+    retrying. The status stream is a separate stream, so it survives both."""
+    moto = moto_server
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = "http://127.0.0.1:%d" % s.getsockname()[1]
+    s.close()
+    env = aws_env(tmp_path / "home-cancel", AWS_ACCESS_KEY_ID=moto.access_key,
+                  AWS_SECRET_ACCESS_KEY=moto.secret, AWS_REGION=REGION, AWS_ENDPOINT_URL_S3=dead)
+    d = daemon_factory(extra_args=S3_ARGS, env=env, label="cancel")
+    c = d.client()
+    c.create_message_stream(status_stream_def())
+    p = tmp_path / "c.bin"
+    random_file(p, 1000)
+    for name in ("by-update", "by-delete"):
+        c.create_message_stream(task_stream_def(name))
+        assert c.append_message(name, task_bytes(task(p, "some-bucket", "k"))) == 0
+    # Both tasks start (InProgress) and then keep failing to connect.
+    wait_until(lambda: sum(1 for x in read_statuses(c) if x.status == Status.InProgress) >= 2, 20,
+               "both tasks InProgress", lambda: "\n".join(fmt_sm(x) for x in read_statuses(c)))
+    time.sleep(0.3)
+    assert not any(x.status in (Status.Success, Status.Failure) for x in read_statuses(c))
+    c.update_message_stream(MessageStreamDefinition(
+        name="by-update", strategy_on_full=StrategyOnFull.RejectNewData))
+    c.delete_message_stream("by-delete")
+
+    def canceled():
+        return sorted(x.status_context.stream_name for x in read_statuses(c) if x.status == Status.Canceled)
+
+    wait_until(lambda: canceled() == ["by-delete", "by-update"], 20,
+               "Canceled for both tasks", lambda: "\n".join(fmt_sm(x) for x in read_statuses(c)))
+    for x in read_statuses(c):
+        if x.status == Status.Canceled:
+            assert x.status_context.sequence_number == 0
+            assert x.status_context.export_identifier == IDENT
+            assert "removed" in x.message
+    # Canceled once each, and nothing else written after it.
+    time.sleep(0.5)
+    assert len([x for x in read_statuses(c) if x.status == Status.Canceled]) == 2
+    assert not any(x.status in (Status.Success, Status.Failure) for x in read_statuses(c))

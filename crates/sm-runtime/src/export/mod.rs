@@ -255,6 +255,7 @@ fn wanted(
                         .map(|n| (n, sc.status_level.unwrap_or(sm_model::StatusLevel::Info)))
                 }),
                 allowed_dirs: s3_config.allowed_dirs.clone(),
+                cancelled: std::sync::atomic::AtomicBool::new(false),
             })),
         });
     }
@@ -438,6 +439,19 @@ impl Manager {
                 .remove(&(e.stream_name.clone(), e.identifier.clone()));
             if forget_progress {
                 info!(stream = %e.stream_name, export = %e.identifier, "export removed");
+                if let (Destination::S3(_), Some(batch)) = (&*e.dest, &e.batch) {
+                    // An S3 task was under way: stop it and report it Canceled.
+                    let dest = e.dest.clone();
+                    let messages = batch.messages.clone();
+                    let stream = e.stream_name.clone();
+                    tokio::spawn(async move {
+                        if let Destination::S3(d) = &*dest {
+                            for m in messages.iter() {
+                                d.cancel(&stream, m).await;
+                            }
+                        }
+                    });
+                }
                 if let Err(err) = e.stream.remove_export_progress(&e.identifier) {
                     warn!(stream = %e.stream_name, export = %e.identifier, "could not delete the checkpoint: {err}");
                 }

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use md5::{Digest, Md5};
@@ -49,6 +50,8 @@ pub struct S3Destination {
     pub status: Option<(String, StatusLevel)>,
     /// Folders `inputUrl`s must resolve into (after symlinks and `..`); `None` = anywhere.
     pub allowed_dirs: Option<Vec<PathBuf>>,
+    /// Set when the export or its stream is removed: the task in progress stops.
+    pub cancelled: AtomicBool,
 }
 
 /// What a resumed upload needs to know, kept beside the stream's segments.
@@ -212,6 +215,25 @@ impl S3Destination {
         Ok(answer)
     }
 
+    /// The export or its stream was removed: stop the task in progress (its multipart upload
+    /// is aborted) and report it Canceled.
+    pub async fn cancel(&self, stream: &str, m: &OwnedMessage) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let task = parse_task(&m.payload).ok();
+        self.report(
+            stream,
+            m.seq,
+            task.as_ref(),
+            Status::Canceled,
+            "canceled: the export or its stream was removed before the upload finished".into(),
+        )
+        .await;
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
     /// Sends the task messages (one per call: the export's batch size is 1).
     pub async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
         let mut r = SendResult::default();
@@ -231,6 +253,9 @@ impl S3Destination {
     }
 
     async fn run(&self, stream: &str, m: &OwnedMessage, r: &mut SendResult) -> Outcome {
+        if self.is_cancelled() {
+            return Outcome::Fail("canceled".into());
+        }
         let task = match parse_task(&m.payload) {
             Ok(t) => t,
             Err(e) => {
@@ -258,6 +283,8 @@ impl S3Destination {
             }
         }
         match self.upload(stream, m, &task, now, r).await {
+            // Canceled is reported by `cancel`.
+            Outcome::Fail(msg) if self.is_cancelled() => Outcome::Fail(msg),
             Outcome::Fail(msg) => {
                 self.report(stream, m.seq, Some(&task), Status::Failure, msg.clone())
                     .await;
@@ -403,6 +430,15 @@ impl S3Destination {
             .await;
         }
         loop {
+            if self.is_cancelled() {
+                let why = "canceled: the export or its stream was removed".to_string();
+                return if upload.upload_id().is_some() {
+                    self.fail_multipart(&region, &endpoint, task, &key, &upload, stream, m.seq, why)
+                        .await
+                } else {
+                    Outcome::Fail(why)
+                };
+            }
             let step = upload.next();
             let result = match &step {
                 Step::Done => break,
