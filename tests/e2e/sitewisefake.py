@@ -45,7 +45,6 @@ Fault injection (``configure(...)`` / ``fail_entry(...)`` / ``poison(...)`` /
 
 import collections
 import datetime
-import hashlib
 import hmac
 import json
 import random
@@ -53,7 +52,6 @@ import re
 import secrets
 import threading
 import time
-import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SERVICE = "iotsitewise"
@@ -97,51 +95,10 @@ def value_of(vdict):
 
 
 # ---------------------------------------------------------------------------
-# SigV4
+# SigV4: the same checker as the Kinesis / IoT Analytics fake
 # ---------------------------------------------------------------------------
 
-_AUTH_RE = re.compile(
-    r"^AWS4-HMAC-SHA256 +Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request, *"
-    r"SignedHeaders=([a-z0-9;_.-]+), *Signature=([0-9a-f]{64})$")
-
-
-def _sha256_hex(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def _hmac(key, msg):
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def _canonical_query(query):
-    pairs = []
-    for part in query.split("&") if query else []:
-        if part:
-            k, _, v = part.partition("=")
-            pairs.append((urllib.parse.quote(urllib.parse.unquote(k), safe="-_.~"),
-                          urllib.parse.quote(urllib.parse.unquote(v), safe="-_.~")))
-    return "&".join("%s=%s" % kv for kv in sorted(pairs))
-
-
-def sigv4_signature(secret, method, raw_path, headers, signed_names, body, amz_date, scope):
-    """Hex SigV4 signature of a request as received (non-S3 rules: the path is encoded again).
-
-    ``headers``: lower-case name -> list of values; ``scope``: date/region/service/aws4_request.
-    """
-    path, _, query = raw_path.partition("?")
-    canonical_headers = "".join(
-        "%s:%s\n" % (n, ",".join(" ".join(v.strip().split()) for v in headers.get(n, [])))
-        for n in signed_names)
-    canonical_request = "\n".join([
-        method, urllib.parse.quote(path or "/", safe="/-_.~"), _canonical_query(query),
-        canonical_headers, ";".join(signed_names), _sha256_hex(body)])
-    string_to_sign = "\n".join([
-        "AWS4-HMAC-SHA256", amz_date, scope, _sha256_hex(canonical_request.encode("utf-8"))])
-    date, region, service, _ = scope.split("/")
-    key = _hmac(("AWS4" + secret).encode("utf-8"), date)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+from awsfakes import _AUTH_RE, _sha256_hex, sigv4_signature  # noqa: E402
 
 
 class _Refusal(Exception):

@@ -309,26 +309,18 @@ impl Client {
     /// Creates a stream (op 2). The definition is checked against the SDK's limits first.
     /// An existing name is [`Error::InvalidRequest`].
     pub async fn create_message_stream(&self, def: &MessageStreamDefinition) -> Result<(), Error> {
-        validate::definition(def)?;
-        let op = Op::CreateMessageStream;
-        self.call::<StatusReply>(op, |id| {
-            encode(
-                op,
-                &DefinitionBody {
-                    request_id: id,
-                    definition: def,
-                },
-            )
-        })
-        .await
-        .map(drop)
+        self.send_definition(Op::CreateMessageStream, def).await
     }
 
     /// Replaces a stream's definition (op 15). A change the server cannot make (persistence,
     /// a `maxSize` below the stored bytes, …) is [`Error::UpdateNotAllowed`].
     pub async fn update_message_stream(&self, def: &MessageStreamDefinition) -> Result<(), Error> {
+        self.send_definition(Op::UpdateMessageStream, def).await
+    }
+
+    /// Create and update: a checked definition, answered with a status only.
+    async fn send_definition(&self, op: Op, def: &MessageStreamDefinition) -> Result<(), Error> {
         validate::definition(def)?;
-        let op = Op::UpdateMessageStream;
         self.call::<StatusReply>(op, |id| {
             encode(
                 op,
