@@ -14,7 +14,7 @@ use sm_log::{
 use tracing::warn;
 
 use super::faults::{no_space, Faults};
-use super::fsutil::{sync_dir, write_atomic};
+use super::fsutil::{fdatasync, fsync, sync_dir, write_atomic};
 
 /// File holding the active segment's [`TailCheckpoint`], inside a stream's folder.
 pub const CHECKPOINT_FILE: &str = "tail.ckpt";
@@ -141,13 +141,13 @@ impl FileSegments {
                 RecoveryAction::Truncate { segment, len } => {
                     let f = Self::open(&me.path(*segment))?;
                     f.set_len(*len)?;
-                    f.sync_all()?;
+                    fsync(&f)?;
                 }
                 RecoveryAction::RewriteHeader { segment } => {
                     let f = Self::open(&me.path(*segment))?;
                     f.set_len(0)?;
                     f.write_all_at(&segment_header(*segment), 0)?;
-                    f.sync_all()?;
+                    fsync(&f)?;
                     // Whatever the checkpoint said about this segment is gone.
                     me.checkpoint = None;
                     let _ = fs::remove_file(dir.join(CHECKPOINT_FILE));
@@ -188,7 +188,7 @@ impl FileSegments {
         // The sealed segment is complete: make it durable once (before anything else, so that
         // a failure leaves the stream as it was), then close it.
         if let Some((_, old)) = &self.active {
-            old.sync_data()?;
+            fdatasync(old)?;
         }
         let path = self.path(base);
         let f = OpenOptions::new()
@@ -402,7 +402,7 @@ impl Segments {
             ..
         }) = self
         {
-            file.sync_data()?;
+            fdatasync(file)?;
         }
         Ok(())
     }
