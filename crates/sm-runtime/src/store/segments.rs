@@ -326,9 +326,16 @@ impl Segments {
         match self {
             Self::Memory(m) => m.execute_append(plan, payload),
             Self::File(f) => {
-                if let Some(base) = plan.retention.new_segment {
-                    f.create(base)?;
-                }
+                // The segment this append rolls away from, to go back to if the record cannot
+                // be written: the log will not know of the new segment.
+                let rolled_from = match plan.retention.new_segment {
+                    Some(base) => {
+                        let previous = f.active.clone();
+                        f.create(base)?;
+                        Some((base, previous))
+                    }
+                    None => None,
+                };
                 let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
                 let written = if payload.len() <= 64 * 1024 {
@@ -345,6 +352,12 @@ impl Segments {
                     // Leave no partial record behind: the log stays as it was, and the file
                     // ends where the log says (best effort; recovery truncates a torn tail).
                     let _ = file.set_len(plan.offset);
+                    if let Some((base, previous)) = rolled_from {
+                        // Undo the roll (best effort: a header-only last segment left by a
+                        // crash is recovered as an empty segment at the same next number).
+                        let _ = fs::remove_file(f.path(base));
+                        f.active = previous;
+                    }
                     return Err(e);
                 }
                 f.evict(&plan.retention.evict);
