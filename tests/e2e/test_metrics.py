@@ -301,10 +301,11 @@ def test_health_reports_a_stalled_export_and_an_unwritable_store(daemon_factory,
 
     # Healed: it catches up and is no longer stalled.
     http_sink.heal("/s")
-    status, h = wait_until(lambda: (lambda r: r if r[1]["status"] == "ok" else None)(health(d)),
-                           20, "/health ok after healing", http_sink.summary)
-    assert status == 200 and h["exports"]["stalled"] == []
+    wait_until(lambda: scrape(d).get("stream_manager_export_lag_messages", stream="s", export="out",
+                                     kind="http") == 0, 20, "the export to catch up", http_sink.summary)
     assert http_sink.accepted_count("/s") == 3
+    status, h = health(d)
+    assert (status, h["status"], h["exports"]["stalled"]) == (200, "ok", []), h
 
     # The store root disappears (renamed away): the probe fails, /health answers 503.
     moved = d.store_root.with_name("store-moved")
@@ -322,6 +323,36 @@ def test_health_reports_a_stalled_export_and_an_unwritable_store(daemon_factory,
     assert h["store"]["writable"] is True and h["store"]["error"] is None
     assert "the store root is not writable" in d.stderr_text()
     assert "writable again" in d.stderr_text()
+
+
+def test_full_disk_counts_append_errors_and_fails_health(daemon_factory, small_disk):
+    d = daemon_factory(start=False, label="full", extra_args=METRICS)
+    d.store_root = small_disk / "store"
+    d.store_root.mkdir()
+    d.start()
+    port = int(LISTENING.search(d.stderr_text()).group(1))
+    d.metrics_port = port
+    c = d.client()
+    c.create_message_stream(MessageStreamDefinition(
+        name="fill", persistence=Persistence.File, stream_segment_size=64 * 1024,
+        max_size=1 << 30, strategy_on_full=StrategyOnFull.RejectNewData))
+    raw = d.raw()
+    failures = 0
+    # Large appends until one fails, then small ones until one fails: no page left.
+    for size in (16 * 1024, 1):
+        for _ in range(100_000):
+            if raw.append("fill", b"x" * size)["status"] != 0:
+                failures += 1
+                break
+    assert failures == 2
+    s = scrape(d)
+    assert s.get("stream_manager_append_io_errors_total") == 2
+    status, h = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(health(d)),
+                           20, "/health 503 on a full disk")
+    assert "No space left" in h["store"]["error"] and h["store"]["appendIoErrors"] == 2, h
+    # Space comes back.
+    c.delete_message_stream("fill")
+    wait_until(lambda: health(d)[0] == 200, 20, "/health 200 once there is space")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
