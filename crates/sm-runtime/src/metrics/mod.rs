@@ -271,6 +271,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
     }
@@ -336,20 +337,22 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
         }
         Ok(r @ (Route::Metrics | Route::Health)) => {
             let e = endpoint.clone();
-            let Ok(snapshot) = tokio::task::spawn_blocking(move || e.snapshot()).await else {
-                return;
-            };
-            if r == Route::Metrics {
-                response(
+            match tokio::task::spawn_blocking(move || e.snapshot()).await {
+                Err(err) => {
+                    warn!("metrics endpoint: taking the snapshot failed: {err}");
+                    response(500, "text/plain; charset=utf-8", b"internal error\n")
+                }
+                Ok(snapshot) if r == Route::Metrics => response(
                     200,
                     render::CONTENT_TYPE,
                     render::render(&snapshot).as_bytes(),
-                )
-            } else {
-                let h = render::health(&snapshot);
-                let mut body = h.body.to_string();
-                body.push('\n');
-                response(h.http_status, "application/json", body.as_bytes())
+                ),
+                Ok(snapshot) => {
+                    let h = render::health(&snapshot);
+                    let mut body = h.body.to_string();
+                    body.push('\n');
+                    response(h.http_status, "application/json", body.as_bytes())
+                }
             }
         }
     };
