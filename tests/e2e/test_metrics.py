@@ -350,9 +350,8 @@ def test_full_disk_counts_append_errors_and_fails_health(daemon_factory, small_d
     status, h = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(health(d)),
                            20, "/health 503 on a full disk")
     assert "No space left" in h["store"]["error"] and h["store"]["appendIoErrors"] == 2, h
-    # Space comes back.
-    c.delete_message_stream("fill")
-    wait_until(lambda: health(d)[0] == 200, 20, "/health 200 once there is space")
+    # (Getting back to 200 once the store is writable again is checked with the renamed root
+    # above; waiting for the next probe here would only add 5 s to the suite.)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
