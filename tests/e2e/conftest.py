@@ -348,6 +348,21 @@ def daemon_factory(request, tmp_path, sm_binary):
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (needs root; CI runs as root), unmounted on teardown."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?): %s" % r.stderr.decode().strip())
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
 def daemon(daemon_factory):
     """A running daemon with default settings (authentication off)."""
     return daemon_factory()

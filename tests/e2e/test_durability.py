@@ -3,11 +3,9 @@
 in the store, and a full disk (a real one: a small tmpfs, which needs root to mount)."""
 
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
 from stream_manager import (
     MessageStreamDefinition,
     Persistence,
@@ -102,21 +100,6 @@ def test_odd_files_are_warned_about_not_fatal(daemon):
     log = daemon.stderr_text()
     assert "unknown file" in log and "stray.bin" in log
     assert "too short" in log
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs (needs root; CI runs as root)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                       capture_output=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root?): %s" % r.stderr.decode().strip())
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_disk_full_answers_an_error_and_recovers_when_space_returns(daemon_factory, small_disk):

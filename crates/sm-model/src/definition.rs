@@ -244,6 +244,8 @@ pub struct ExportSummary<'a> {
     pub identifier: &'a str,
     /// `startSequenceNumber`, if the destination has one and it is set.
     pub start_sequence_number: Option<i64>,
+    /// `disabled` (unset = enabled).
+    pub disabled: bool,
 }
 
 impl ExportDefinition {
@@ -254,26 +256,31 @@ impl ExportDefinition {
             kind: ExportKind::Http,
             identifier: &c.identifier,
             start_sequence_number: c.start_sequence_number,
+            disabled: c.disabled.unwrap_or(false),
         }));
         out.extend(self.iot_analytics.iter().map(|c| ExportSummary {
             kind: ExportKind::IoTAnalytics,
             identifier: &c.identifier,
             start_sequence_number: c.start_sequence_number,
+            disabled: c.disabled.unwrap_or(false),
         }));
         out.extend(self.kinesis.iter().map(|c| ExportSummary {
             kind: ExportKind::Kinesis,
             identifier: &c.identifier,
             start_sequence_number: c.start_sequence_number,
+            disabled: c.disabled.unwrap_or(false),
         }));
         out.extend(self.iot_sitewise.iter().map(|c| ExportSummary {
             kind: ExportKind::IoTSiteWise,
             identifier: &c.identifier,
             start_sequence_number: c.start_sequence_number,
+            disabled: c.disabled.unwrap_or(false),
         }));
         out.extend(self.s3_task_executor.iter().map(|c| ExportSummary {
             kind: ExportKind::S3TaskExecutor,
             identifier: &c.identifier,
             start_sequence_number: None,
+            disabled: c.disabled.unwrap_or(false),
         }));
         out
     }

@@ -124,6 +124,21 @@ pub struct Args {
     /// Timeout of one HTTP export request, in ms.
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_HTTP_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub exporter_http_timeout_ms: u64,
+
+    /// Serve Prometheus metrics (GET /metrics) and health (GET /health) over HTTP on this
+    /// HOST:PORT, e.g. 127.0.0.1:9464 (port 0 picks a free one, logged). Unset or empty: off.
+    #[arg(long, env = "STREAM_MANAGER_METRICS_ADDRESS")]
+    pub metrics_address: Option<String>,
+
+    /// Allow --metrics-address to be a non-loopback address (the endpoint has no
+    /// authentication).
+    #[arg(long, env = "STREAM_MANAGER_METRICS_ALLOW_NON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub metrics_allow_non_loopback: bool,
+
+    /// An export with messages to send whose position has not moved for this many seconds is
+    /// reported stalled by /health and the metrics.
+    #[arg(long, env = "STREAM_MANAGER_HEALTH_STALL_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub health_stall_seconds: u64,
 }
 
 /// The resolved configuration.
@@ -149,6 +164,8 @@ pub struct Config {
     pub export: crate::export::ExportConfig,
     /// AWS settings.
     pub aws: crate::aws::AwsSettings,
+    /// The metrics and health endpoint, when on.
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// Maps a Greengrass `LOG_LEVEL` to a tracing filter level.
@@ -199,7 +216,15 @@ impl Config {
         } else {
             None
         };
+        let metrics = match args.metrics_address.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(crate::metrics::MetricsConfig {
+                address: crate::metrics::parse_address(text, args.metrics_allow_non_loopback)?,
+                stall_after: std::time::Duration::from_secs(args.health_stall_seconds),
+            }),
+        };
         Ok(Self {
+            metrics,
             store_root: args.store_root.unwrap_or_else(default_store_root),
             host: args.host,
             port: args.port,
@@ -271,6 +296,54 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_flags() {
+        let off = Config::from_args(Args::parse_from(["stream-manager"])).unwrap();
+        assert_eq!(off.metrics, None);
+        let empty = Config::from_args(Args::parse_from([
+            "stream-manager",
+            "--metrics-address",
+            "",
+        ]))
+        .unwrap();
+        assert_eq!(empty.metrics, None);
+        let on = Config::from_args(Args::parse_from([
+            "stream-manager",
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--health-stall-seconds",
+            "7",
+        ]))
+        .unwrap();
+        assert_eq!(
+            on.metrics,
+            Some(crate::metrics::MetricsConfig {
+                address: "127.0.0.1:0".parse().unwrap(),
+                stall_after: std::time::Duration::from_secs(7),
+            })
+        );
+        let refused = Config::from_args(Args::parse_from([
+            "stream-manager",
+            "--metrics-address",
+            "0.0.0.0:9464",
+        ]))
+        .unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("not a loopback address"),
+            "{refused:#}"
+        );
+        let allowed = Config::from_args(Args::parse_from([
+            "stream-manager",
+            "--metrics-address",
+            "0.0.0.0:9464",
+            "--metrics-allow-non-loopback",
+            "true",
+        ]))
+        .unwrap();
+        assert!(allowed.metrics.is_some());
+        assert!(Args::try_parse_from(["stream-manager", "--health-stall-seconds", "0"]).is_err());
+    }
 
     #[test]
     fn connection_limits_flags() {

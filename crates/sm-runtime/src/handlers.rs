@@ -167,7 +167,12 @@ async fn append(
     let name = stream_name("name", r.name.as_deref())?;
     let payload = validate::payload(r.payload.as_deref())?;
     let s = store.get(&name)?;
-    let seq = s.append(payload).await?;
+    let seq = s.append(payload).await.inspect_err(|e| {
+        // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
+        if e.status == ResponseStatusCode::UnknownFailure {
+            telemetry.append_io_error();
+        }
+    })?;
     telemetry.appended(payload.len() as u64);
     let resp = AppendMessageResponse {
         request_id: id,

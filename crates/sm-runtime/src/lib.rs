@@ -8,6 +8,9 @@
 //! those plans. The export manager ([`export`]) drives `sm-schedule` and `sm-retry` with real
 //! time and sends batches to their destinations.
 //!
+//! The optional metrics and health endpoint ([`metrics`]) reads the counters kept by the
+//! store, the export manager and [`telemetry`].
+//!
 //! Driven by [`main`] (the binary's entry point): parse configuration, open the store
 //! (recovering every File stream), start the export manager, bind, serve until SIGTERM or
 //! Ctrl-C, then fsync and exit.
@@ -17,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod export;
 pub mod handlers;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod telemetry;
@@ -96,6 +100,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         auth = config.auth_tokens.is_some(),
         "stream manager listening on {local}"
     );
+    // Bound before the port file announces the daemon, so its address is logged by then.
+    let metrics_listener = match &config.metrics {
+        Some(m) => {
+            let l = TcpListener::bind(m.address)
+                .await
+                .with_context(|| format!("cannot listen on {} for metrics", m.address))?;
+            let at = l.local_addr()?;
+            if !at.ip().is_loopback() {
+                warn!(%at, "metrics and health endpoint on a non-loopback address: every host that can reach it can read them");
+            }
+            info!(metrics_address = %at, "metrics and health endpoint listening on http://{at}/metrics and http://{at}/health");
+            Some((l, m.stall_after))
+        }
+        None => None,
+    };
     if let Some(p) = &config.port_file {
         store::fsutil::write_atomic(p, format!("{}\n", local.port()).as_bytes())
             .with_context(|| format!("cannot write port file {}", p.display()))?;
@@ -120,6 +139,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
         .with_limits(config.connection_limits),
     );
+    let metrics = metrics_listener.map(|(listener, stall_after)| {
+        let endpoint = Arc::new(metrics::Endpoint::new(shared.clone(), stall_after));
+        tokio::task::block_in_place(|| endpoint.probe_now());
+        tokio::spawn(metrics::serve(listener, endpoint))
+    });
     let expirer = {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -135,6 +159,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     server::serve(listener, shared.clone(), shutdown).await;
     expirer.abort();
     exporter.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     info!("shutting down: flushing streams");
     tokio::task::block_in_place(|| shared.store.sync_all());
     info!("stopped");

@@ -66,6 +66,8 @@ pub struct Shared {
     /// Connection, in-flight and write-queue bounds.
     pub limits: ConnectionLimits,
     next_client: AtomicU64,
+    /// Connections open now (metrics).
+    open: AtomicUsize,
 }
 
 impl Shared {
@@ -83,7 +85,13 @@ impl Shared {
             telemetry,
             limits: ConnectionLimits::default(),
             next_client: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
         }
+    }
+
+    /// Client connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// The same with other connection limits.
@@ -215,9 +223,10 @@ pub async fn serve(
                         continue;
                     };
                     let shared = shared.clone();
+                    let counted = Open::new(shared.clone());
                     tokio::spawn(async move {
                         connection(sock, peer, shared).await;
-                        drop(slot);
+                        drop((slot, counted));
                     });
                 }
                 Err(e) => {
@@ -227,6 +236,23 @@ pub async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Counts one open connection in [`Shared::open_connections`] while it lives (also when its
+/// task panics).
+struct Open(Arc<Shared>);
+
+impl Open {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

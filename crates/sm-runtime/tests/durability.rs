@@ -279,6 +279,38 @@ async fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
     );
 }
 
+/// A roll whose new segment was created but whose record then hit a full disk is undone: the
+/// next append that fits the previous segment goes there (it used to fail with "segment N is
+/// not the active segment" until a later roll).
+#[tokio::test]
+async fn a_roll_that_fails_on_its_record_is_undone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let faults = Faults::none();
+    let store = Store::open_with(&root, faults.clone()).unwrap();
+    store.create(def("s", 1024, false)).unwrap();
+    let s = store.get("s").unwrap();
+    // 16-byte segment header + 3 records of 24 + 200 bytes: 688 of 1024 bytes used.
+    for _ in 0..3 {
+        s.append(&[7u8; 200]).await.unwrap();
+    }
+    // The next 400-byte record needs a new segment: its 16-byte header fits, the record not.
+    faults.set_write_budget(Some(16));
+    let e = s.append(&[8u8; 400]).await.unwrap_err();
+    assert!(e.message.contains("No space left"), "{}", e.message);
+    faults.set_write_budget(None);
+    assert_eq!(segments_of(&root, "s").len(), 1, "the new segment is gone");
+    // A record that fits the first segment goes there.
+    assert_eq!(s.append(&[9u8; 100]).await.unwrap(), 3);
+    assert_eq!(s.append(&[10u8; 400]).await.unwrap(), 4);
+    let before = read_all(&store, "s");
+    assert_eq!(before.len(), 5);
+    drop(s);
+    drop(store);
+    let store = Store::open(&root).unwrap();
+    assert_eq!(read_all(&store, "s"), before);
+}
+
 #[tokio::test]
 async fn failed_segment_removals_are_retried() {
     let tmp = tempfile::tempdir().unwrap();

@@ -382,16 +382,18 @@ impl Manager {
                             e.start = w.start;
                             e.progress.cursor = w.start;
                             e.progress.start_sequence_number = w.start;
+                            e.progress.moved_at = clock::now_ms();
                             e.batch = None;
                             self.sched.set_cursor(k, w.start);
                             save(e, clock::now_ms(), true);
                         }
                     }
                     None => {
-                        let progress = stream
+                        let mut progress = stream
                             .export_progress(&w.identifier)
                             .filter(|p| p.start_sequence_number == w.start)
                             .unwrap_or_else(|| ExportProgress::new(&w.identifier, w.start));
+                        progress.moved_at = clock::now_ms();
                         let key = self.next_key;
                         self.next_key += 1;
                         self.sched.upsert(key, w.spec, progress.cursor);
@@ -481,7 +483,10 @@ impl Manager {
             );
             return;
         };
-        if e.batch.is_none() {
+        if e.batch.is_some() {
+            // Sending (what is left of) a batch that was already attempted.
+            e.progress.retries += 1;
+        } else {
             match e.stream.try_read(
                 order.from_seq,
                 1,
@@ -496,6 +501,7 @@ impl Manager {
                         warn!(stream = %e.stream_name, export = %e.identifier, from = order.from_seq, to = first - 1, "{lost} messages were removed by retention before they were exported; skipping them");
                         e.progress.skipped_messages += lost;
                         e.progress.cursor = first;
+                        e.progress.moved_at = now;
                     }
                     let state =
                         BatchState::new(m.iter().map(|x| (x.seq as u64, x.payload.len() as u64)));
@@ -519,6 +525,10 @@ impl Manager {
                     warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {}", err.message);
                     e.progress.error_message = Some(err.message);
                     e.progress.last_export_time = now;
+                    e.progress.errors += 1;
+                    let _ = e
+                        .stream
+                        .set_export_progress(e.progress.clone(), Persist::No);
                     let delay = e.backoff.next_delay_ms(random());
                     self.sched.handle_done(
                         order.key,
@@ -569,8 +579,9 @@ impl Manager {
         let done = batch.state.is_done();
         let p = &mut e.progress;
         p.last_export_time = now;
-        if let Some(c) = s.checkpoint {
-            p.cursor = p.cursor.max(c);
+        if let Some(c) = s.checkpoint.filter(|&c| c > p.cursor) {
+            p.cursor = c;
+            p.moved_at = now;
         }
         p.exported_messages += s.delivered;
         p.exported_bytes += s.delivered_bytes;
@@ -596,6 +607,7 @@ impl Manager {
                 }
                 warn!(stream = %e.stream_name, export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {err}");
                 p.error_message = Some(err.clone());
+                p.errors += 1;
                 Done::Retry {
                     cursor: p.cursor,
                     bytes: r.result.bytes,

@@ -35,6 +35,18 @@ pub struct ExportProgress {
     pub exported_messages: u64,
     /// Messages skipped: non-retryable errors, or removed by retention before export.
     pub skipped_messages: u64,
+    /// Failed attempts since the daemon started (a send that failed in whole or in part and is
+    /// retried, or a batch that could not be read). Not saved.
+    #[serde(skip)]
+    pub errors: u64,
+    /// Sends since the daemon started that repeated (part of) a batch already attempted. Not
+    /// saved.
+    #[serde(skip)]
+    pub retries: u64,
+    /// When the cursor last moved forward (ms since the epoch; when the daemon took the export
+    /// up, before it moved). Not saved: health's stall detection.
+    #[serde(skip)]
+    pub moved_at: i64,
 }
 
 impl ExportProgress {
@@ -49,6 +61,9 @@ impl ExportProgress {
             exported_bytes: 0,
             exported_messages: 0,
             skipped_messages: 0,
+            errors: 0,
+            retries: 0,
+            moved_at: 0,
         }
     }
 }

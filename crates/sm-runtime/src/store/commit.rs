@@ -70,7 +70,7 @@ impl GroupCommit {
                 return Ok(());
             };
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            let synced = tokio::task::spawn_blocking(move || file.sync_data())
+            let synced = tokio::task::spawn_blocking(move || super::fsutil::fdatasync(&file))
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))
                 .and_then(|r| r);

@@ -162,7 +162,7 @@ impl Stream {
             };
             (file, ckpt)
         };
-        if let Err(e) = file.sync_data() {
+        if let Err(e) = super::fsutil::fdatasync(&file) {
             warn!(stream = %self.name, "fsync for the tail checkpoint failed: {e}");
             return;
         }

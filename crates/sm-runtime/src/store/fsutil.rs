@@ -1,8 +1,31 @@
-//! Folder naming and atomic file replacement.
+//! Folder naming, atomic file replacement, and the counted fsync calls of the store.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Every fsync the store has started in this process (`stream_manager_fsyncs_total`). One
+/// counter per process, not per [`super::Store`]: the daemon opens one store, and tests that
+/// open several only look at increases.
+static FSYNCS: AtomicU64 = AtomicU64::new(0);
+
+/// `fsync` (data and metadata) of a file or folder, counted.
+pub fn fsync(f: &File) -> io::Result<()> {
+    FSYNCS.fetch_add(1, Ordering::Relaxed);
+    f.sync_all()
+}
+
+/// `fdatasync` of a file, counted.
+pub fn fdatasync(f: &File) -> io::Result<()> {
+    FSYNCS.fetch_add(1, Ordering::Relaxed);
+    f.sync_data()
+}
+
+/// Fsyncs (and fdatasyncs) started so far in this process.
+pub fn fsyncs() -> u64 {
+    FSYNCS.load(Ordering::Relaxed)
+}
 
 /// File holding a stream's definition, inside its folder.
 pub const DEFINITION_FILE: &str = "stream.json";
@@ -45,7 +68,7 @@ pub fn folder_for(root: &Path, name: &str) -> PathBuf {
 
 /// Fsyncs a folder so that entries created, renamed or removed in it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    fsync(&File::open(dir)?)
 }
 
 /// Replaces `path` with `bytes` atomically: temporary file, fsync, rename, fsync of the folder.
@@ -72,7 +95,7 @@ pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         if durable {
-            f.sync_all()?;
+            fsync(&f)?;
         }
     }
     fs::rename(&tmp, path)?;

@@ -112,6 +112,36 @@ pub struct Stream {
     activity: Arc<Notify>,
     /// Group commit of flushOnWrite appends.
     commit: GroupCommit,
+    /// Appends acknowledged since the daemon started (metrics).
+    appends: AtomicU64,
+    /// Payload bytes of those appends (metrics).
+    appended_bytes: AtomicU64,
+}
+
+/// One export as the metrics endpoint sees it.
+#[derive(Debug, Clone)]
+pub struct ObservedExport {
+    /// Destination kind.
+    pub kind: sm_model::ExportKind,
+    /// Configured `disabled`.
+    pub disabled: bool,
+    /// Its progress (the same describe shows), runtime counters included.
+    pub progress: ExportProgress,
+}
+
+/// A stream as the metrics endpoint sees it, taken under one lock.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The describe answer (without telemetry): storage status and export statuses.
+    pub info: MessageStreamInfo,
+    /// Each export, in the order of `info.export_statuses`.
+    pub exports: Vec<ObservedExport>,
+    /// Appends acknowledged since the daemon started.
+    pub appends: u64,
+    /// Their payload bytes.
+    pub appended_bytes: u64,
+    /// Fsyncs group commit ran for flushOnWrite appends.
+    pub fsyncs: u64,
 }
 
 /// How an export checkpoint is saved.
@@ -195,6 +225,9 @@ impl Stream {
                 .await
                 .map_err(|e| OpError::io("fsync", &self.name, &e))?;
         }
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.appended_bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
         Ok(seq as i64)
     }
 
@@ -264,37 +297,75 @@ impl Stream {
         if st.deleted {
             return Err(OpError::not_found(&self.name));
         }
-        let oldest = st.log.oldest_seq() as i64;
         let progress = self
             .exports
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(Self::info_of(&st, &progress))
+    }
+
+    /// Describe's answer and each export's kind and full progress, under the stream's lock
+    /// (so the two agree), with the stream's counters; `None` once deleted.
+    pub fn observe(&self) -> Option<Observed> {
+        let st = self.lock();
+        if st.deleted {
+            return None;
+        }
+        let progress = self
+            .exports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let info = Self::info_of(&st, &progress);
+        let exports = st
+            .def
+            .exports()
+            .iter()
+            .map(|e| ObservedExport {
+                kind: e.kind,
+                disabled: e.disabled,
+                progress: Self::progress_of(e, &progress),
+            })
+            .collect();
+        Some(Observed {
+            info,
+            exports,
+            appends: self.appends.load(Ordering::Relaxed),
+            appended_bytes: self.appended_bytes.load(Ordering::Relaxed),
+            fsyncs: self.commit.fsyncs(),
+        })
+    }
+
+    /// An export's recorded progress, or that of an export that has sent nothing yet.
+    fn progress_of(
+        e: &sm_model::ExportSummary<'_>,
+        progress: &BTreeMap<String, ExportProgress>,
+    ) -> ExportProgress {
+        progress.get(e.identifier).cloned().unwrap_or_else(|| {
+            let start = e.start_sequence_number.unwrap_or(0).max(0) as u64;
+            ExportProgress::new(e.identifier, start)
+        })
+    }
+
+    fn info_of(st: &State, progress: &BTreeMap<String, ExportProgress>) -> MessageStreamInfo {
+        let oldest = st.log.oldest_seq() as i64;
         let export_statuses = st
             .def
             .exports()
             .iter()
             .map(|e| {
-                let fresh;
-                let p = match progress.get(e.identifier) {
-                    Some(p) => p,
-                    None => {
-                        let start = e.start_sequence_number.unwrap_or(0).max(0) as u64;
-                        fresh = ExportProgress::new(e.identifier, start);
-                        &fresh
-                    }
-                };
+                let p = Self::progress_of(e, progress);
                 ExportStatus {
                     export_config_identifier: e.identifier.to_owned(),
                     last_exported_sequence_number: p.cursor as i64 - 1,
                     last_export_time: p.last_export_time,
-                    error_message: p.error_message.clone(),
+                    error_message: p.error_message,
                     exported_bytes_from_stream: p.exported_bytes as i64,
                     exported_messages_count: p.exported_messages as i64,
                     skipped_messages_count: p.skipped_messages as i64,
                 }
             })
             .collect();
-        Ok(MessageStreamInfo {
+        MessageStreamInfo {
             definition: defaults::filled(&st.def),
             storage_status: StorageStatus {
                 oldest_sequence_number: oldest,
@@ -304,7 +375,7 @@ impl Stream {
             },
             export_statuses,
             telemetry: None,
-        })
+        }
     }
 
     /// The stream's folder (File streams).
@@ -508,6 +579,11 @@ impl Store {
         })
     }
 
+    /// The store's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Changes whenever a stream is created, updated or deleted.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -595,6 +671,8 @@ impl Store {
             exports: Mutex::new(BTreeMap::new()),
             activity: self.activity.clone(),
             commit: GroupCommit::new(0),
+            appends: AtomicU64::new(0),
+            appended_bytes: AtomicU64::new(0),
         };
         self.streams
             .write()
@@ -747,5 +825,7 @@ fn load_stream(
         exports: Mutex::new(exports),
         activity: activity.clone(),
         commit: GroupCommit::new(next),
+        appends: AtomicU64::new(0),
+        appended_bytes: AtomicU64::new(0),
     }))
 }

@@ -14,7 +14,7 @@ use sm_log::{
 use tracing::warn;
 
 use super::faults::{no_space, Faults};
-use super::fsutil::{sync_dir, write_atomic};
+use super::fsutil::{fdatasync, fsync, sync_dir, write_atomic};
 
 /// File holding the active segment's [`TailCheckpoint`], inside a stream's folder.
 pub const CHECKPOINT_FILE: &str = "tail.ckpt";
@@ -141,13 +141,13 @@ impl FileSegments {
                 RecoveryAction::Truncate { segment, len } => {
                     let f = Self::open(&me.path(*segment))?;
                     f.set_len(*len)?;
-                    f.sync_all()?;
+                    fsync(&f)?;
                 }
                 RecoveryAction::RewriteHeader { segment } => {
                     let f = Self::open(&me.path(*segment))?;
                     f.set_len(0)?;
                     f.write_all_at(&segment_header(*segment), 0)?;
-                    f.sync_all()?;
+                    fsync(&f)?;
                     // Whatever the checkpoint said about this segment is gone.
                     me.checkpoint = None;
                     let _ = fs::remove_file(dir.join(CHECKPOINT_FILE));
@@ -188,7 +188,7 @@ impl FileSegments {
         // The sealed segment is complete: make it durable once (before anything else, so that
         // a failure leaves the stream as it was), then close it.
         if let Some((_, old)) = &self.active {
-            old.sync_data()?;
+            fdatasync(old)?;
         }
         let path = self.path(base);
         let f = OpenOptions::new()
@@ -326,9 +326,16 @@ impl Segments {
         match self {
             Self::Memory(m) => m.execute_append(plan, payload),
             Self::File(f) => {
-                if let Some(base) = plan.retention.new_segment {
-                    f.create(base)?;
-                }
+                // The segment this append rolls away from, to go back to if the record cannot
+                // be written: the log will not know of the new segment.
+                let rolled_from = match plan.retention.new_segment {
+                    Some(base) => {
+                        let previous = f.active.clone();
+                        f.create(base)?;
+                        Some((base, previous))
+                    }
+                    None => None,
+                };
                 let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
                 let written = if payload.len() <= 64 * 1024 {
@@ -345,6 +352,12 @@ impl Segments {
                     // Leave no partial record behind: the log stays as it was, and the file
                     // ends where the log says (best effort; recovery truncates a torn tail).
                     let _ = file.set_len(plan.offset);
+                    if let Some((base, previous)) = rolled_from {
+                        // Undo the roll (best effort: a header-only last segment left by a
+                        // crash is recovered as an empty segment at the same next number).
+                        let _ = fs::remove_file(f.path(base));
+                        f.active = previous;
+                    }
                     return Err(e);
                 }
                 f.evict(&plan.retention.evict);
@@ -402,7 +415,7 @@ impl Segments {
             ..
         }) = self
         {
-            file.sync_data()?;
+            fdatasync(file)?;
         }
         Ok(())
     }
