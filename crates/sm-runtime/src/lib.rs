@@ -59,6 +59,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    server::raise_open_file_limit(config.connection_limits.max_connections);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

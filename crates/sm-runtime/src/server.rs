@@ -11,7 +11,8 @@ use sm_wire::{
     encode_connect_response, encode_status, negotiate, Event, ServerCodec,
     SUPPORTED_PROTOCOL_VERSIONS,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tracing::{debug, info, warn};
@@ -121,6 +122,53 @@ impl RefusalLog {
     }
 }
 
+/// Descriptors kept for the store, the exports and the log beside the connections.
+const RESERVED_FDS: u64 = 1024;
+
+/// Raises the soft open-file limit towards the hard one so that `max_connections` clients can
+/// be open at once (a default soft limit of 1024 would refuse the 1,000th). Returns the soft
+/// limit in force afterwards, and warns when it is still too low for `max_connections`.
+pub fn raise_open_file_limit(max_connections: usize) -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let want = max_connections as u64 + RESERVED_FDS;
+    let lim = getrlimit(Resource::Nofile);
+    let soft = lim.current?; // None: unlimited
+    if soft >= want {
+        return Some(soft);
+    }
+    let target = lim.maximum.map_or(want, |hard| want.min(hard));
+    let now = match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(target),
+            maximum: lim.maximum,
+        },
+    ) {
+        Ok(()) => {
+            info!(
+                from = soft,
+                to = target,
+                "raised the open-file limit (RLIMIT_NOFILE)"
+            );
+            target
+        }
+        Err(e) => {
+            warn!("cannot raise the open-file limit from {soft}: {e}");
+            soft
+        }
+    };
+    if now < want {
+        warn!(
+            limit = now,
+            max_connections,
+            "the open-file limit allows about {} connections, fewer than --max-connections; \
+             raise the hard limit (LimitNOFILE= in systemd, ulimit -Hn) or lower --max-connections",
+            now.saturating_sub(RESERVED_FDS)
+        );
+    }
+    Some(now)
+}
+
 /// Accepts connections until `shutdown` resolves. Above `max_connections` open connections a
 /// new one is accepted and closed at once (so it does not wait in the kernel's backlog).
 pub async fn serve(
@@ -222,7 +270,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         })
     };
     let mut codec = ServerCodec::new(shared.max_frame);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::new();
     let in_flight = Arc::new(Semaphore::new(limits_cfg.max_in_flight));
     let client_id = shared.next_client.fetch_add(1, Ordering::Relaxed);
     let limits = Limits {
@@ -308,7 +356,12 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 }
             }
         }
-        buf.reserve(64 * 1024);
+        // An idle connection holds no read buffer (10,000 idle clients would otherwise pin
+        // 64 KiB each): the buffer is released once every frame in it is decoded, and
+        // `read_some` allocates only when the socket has bytes.
+        if buf.is_empty() && buf.capacity() > 0 {
+            buf = BytesMut::new();
+        }
         let limit = if !codec.is_connected() {
             Some(HANDSHAKE_TIMEOUT)
         } else if codec.mid_frame(buf.len()) {
@@ -317,8 +370,8 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             None
         };
         let read = match limit {
-            None => rd.read_buf(&mut buf).await,
-            Some(limit) => match tokio::time::timeout(limit, rd.read_buf(&mut buf)).await {
+            None => read_some(&mut rd, &mut buf).await,
+            Some(limit) => match tokio::time::timeout(limit, read_some(&mut rd, &mut buf)).await {
                 Ok(r) => r,
                 Err(_) => {
                     warn!(%peer, "closing connection: no progress for {limit:?} (handshake or frame incomplete)");
@@ -338,6 +391,21 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     drop(tx);
     let _ = writer.await;
     debug!(%peer, client = client_id, "connection closed");
+}
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Waits until the socket is readable, then reads into `buf`, growing it only then.
+async fn read_some(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        rd.readable().await?;
+        buf.reserve(READ_CHUNK);
+        match rd.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            r => return r,
+        }
+    }
 }
 
 async fn connect_response(
@@ -379,6 +447,23 @@ async fn connect_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_file_limit_covers_the_connections() {
+        use rustix::process::{getrlimit, Resource};
+        let hard = getrlimit(Resource::Nofile).maximum;
+        let max = hard.map_or(5000, |h| {
+            (h.saturating_sub(RESERVED_FDS) as usize).min(5000)
+        });
+        let now = raise_open_file_limit(max);
+        if let Some(now) = now {
+            assert!(
+                now >= max as u64 + RESERVED_FDS,
+                "soft limit {now} for {max} connections"
+            );
+            assert_eq!(getrlimit(Resource::Nofile).current, Some(now));
+        }
+    }
 
     fn queue(bytes: usize) -> Arc<WriteQueue> {
         Arc::new(WriteQueue {
