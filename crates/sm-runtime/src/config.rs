@@ -29,13 +29,30 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_SERVER_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Require a valid auth token in Connect (true/false).
-    #[arg(long, env = "STREAM_MANAGER_AUTHENTICATE_CLIENT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub authenticate_client: bool,
+    /// Require a valid auth token in Connect (true/false). Default: true under Greengrass (the
+    /// nucleus's IPC variables are set; tokens are checked with ValidateAuthorizationToken),
+    /// false standalone.
+    #[arg(long, env = "STREAM_MANAGER_AUTHENTICATE_CLIENT", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub authenticate_client: Option<bool>,
 
     /// File with the accepted auth tokens, one per line (standalone authentication).
     #[arg(long, env = "STREAM_MANAGER_AUTH_TOKENS_FILE")]
     pub auth_tokens_file: Option<PathBuf>,
+
+    /// The nucleus's IPC socket (set by Greengrass for every component it starts).
+    #[arg(
+        long = "ipc-socket",
+        env = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"
+    )]
+    pub ipc_socket: Option<PathBuf>,
+
+    /// This component's IPC token (set by Greengrass; a secret, never logged).
+    #[arg(long, env = "SVCUID", hide_env_values = true)]
+    pub svcuid: Option<Secret>,
+
+    /// How often the telemetry metrics go to the nucleus (PutComponentMetric), in ms.
+    #[arg(long, env = "STREAM_MANAGER_TELEMETRY_INTERVAL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
+    pub telemetry_interval_ms: u64,
 
     /// TRACE, DEBUG, INFO, WARN or ERROR.
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
@@ -141,6 +158,41 @@ pub struct Args {
     pub health_stall_seconds: u64,
 }
 
+/// A secret string (the SVCUID): its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Where Connect's `authToken` is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSource {
+    /// Authentication off: any local process may connect.
+    Off,
+    /// The tokens of `--auth-tokens-file`.
+    Tokens(Vec<String>),
+    /// The nucleus's ValidateAuthorizationToken IPC.
+    Nucleus,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -150,8 +202,10 @@ pub struct Config {
     pub host: IpAddr,
     /// Listen port (0 = any).
     pub port: u16,
-    /// Accepted tokens when authentication is on.
-    pub auth_tokens: Option<Vec<String>>,
+    /// How clients are authenticated.
+    pub auth: AuthSource,
+    /// The nucleus's IPC, when running under Greengrass.
+    pub greengrass: Option<crate::greengrass::Settings>,
     /// Largest accepted frame.
     pub max_frame_bytes: u32,
     /// Connection, in-flight and write-queue bounds.
@@ -191,16 +245,40 @@ fn default_store_root() -> PathBuf {
     PathBuf::from("stream-manager-store")
 }
 
+/// The nucleus's IPC settings when both of its variables are set (and not empty).
+fn greengrass_settings(args: &Args) -> Option<crate::greengrass::Settings> {
+    let socket = args
+        .ipc_socket
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty());
+    let svcuid = args.svcuid.clone().filter(|s| !s.0.is_empty());
+    match (socket, svcuid) {
+        (Some(socket), Some(svcuid)) => Some(crate::greengrass::Settings {
+            socket,
+            svcuid,
+            telemetry_interval: std::time::Duration::from_millis(args.telemetry_interval_ms),
+        }),
+        (None, None) => None,
+        (socket, _) => {
+            tracing::warn!(
+                "only one of AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT ({}) and SVCUID ({}) is set: \
+                 running without the Greengrass IPC",
+                if socket.is_some() { "set" } else { "unset" },
+                if socket.is_some() { "unset" } else { "set" },
+            );
+            None
+        }
+    }
+}
+
 impl Config {
     /// Resolves the arguments: reads the token file, checks the combination.
     pub fn from_args(args: Args) -> anyhow::Result<Self> {
-        let auth_tokens = if args.authenticate_client {
-            let Some(path) = &args.auth_tokens_file else {
-                bail!(
-                    "client authentication is on (STREAM_MANAGER_AUTHENTICATE_CLIENT=true) but no token source is configured: \
-                     pass --auth-tokens-file FILE (or STREAM_MANAGER_AUTH_TOKENS_FILE), or turn authentication off"
-                );
-            };
+        let greengrass = greengrass_settings(&args);
+        let authenticate = args.authenticate_client.unwrap_or(greengrass.is_some());
+        let auth = if !authenticate {
+            AuthSource::Off
+        } else if let Some(path) = &args.auth_tokens_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading auth tokens file {}", path.display()))?;
             let tokens: Vec<String> = text
@@ -212,9 +290,15 @@ impl Config {
             if tokens.is_empty() {
                 bail!("auth tokens file {} holds no token", path.display());
             }
-            Some(tokens)
+            AuthSource::Tokens(tokens)
+        } else if greengrass.is_some() {
+            AuthSource::Nucleus
         } else {
-            None
+            bail!(
+                "client authentication is on (STREAM_MANAGER_AUTHENTICATE_CLIENT=true) but no token source is configured: \
+                 not running under Greengrass (AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT and SVCUID unset), \
+                 and no --auth-tokens-file FILE (or STREAM_MANAGER_AUTH_TOKENS_FILE); or turn authentication off"
+            );
         };
         let metrics = match args.metrics_address.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -228,7 +312,8 @@ impl Config {
             store_root: args.store_root.unwrap_or_else(default_store_root),
             host: args.host,
             port: args.port,
-            auth_tokens,
+            auth,
+            greengrass,
             max_frame_bytes: args.max_frame_bytes.clamp(64, sm_wire::PROTOCOL_MAX_FRAME),
             connection_limits: crate::server::ConnectionLimits {
                 max_connections: args.max_connections as usize,
@@ -380,5 +465,48 @@ mod tests {
                 "{zero} 0"
             );
         }
+    }
+
+    #[test]
+    fn authentication_defaults_to_on_under_greengrass() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["stream-manager"];
+            argv.extend_from_slice(extra);
+            Config::from_args(Args::parse_from(argv))
+        };
+        let gg = [
+            "--ipc-socket",
+            "/tmp/nucleus.sock",
+            "--svcuid",
+            "svc-secret",
+        ];
+        let c = parse(&gg).unwrap();
+        assert_eq!(c.auth, AuthSource::Nucleus);
+        let settings = c.greengrass.unwrap();
+        assert_eq!(settings.socket, PathBuf::from("/tmp/nucleus.sock"));
+        assert_eq!(settings.svcuid.expose(), "svc-secret");
+        assert!(!format!("{settings:?}").contains("svc-secret"));
+        assert_eq!(
+            settings.telemetry_interval,
+            std::time::Duration::from_secs(60)
+        );
+        // Standalone: off by default.
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.auth, c.greengrass.is_none()), (AuthSource::Off, true));
+        // Turned off explicitly under Greengrass.
+        let mut off = gg.to_vec();
+        off.extend(["--authenticate-client", "false"]);
+        assert_eq!(parse(&off).unwrap().auth, AuthSource::Off);
+        // Only one of the two variables: not Greengrass.
+        let c = parse(&["--svcuid", "s"]).unwrap();
+        assert!(c.greengrass.is_none());
+        // On, standalone, without a tokens file: refused with the reason.
+        let err = parse(&["--authenticate-client", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no token source") && err.contains("SVCUID"),
+            "{err}"
+        );
     }
 }

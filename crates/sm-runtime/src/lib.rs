@@ -15,10 +15,12 @@
 //! (recovering every File stream), start the export manager, bind, serve until SIGTERM or
 //! Ctrl-C, then fsync and exit.
 
+pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod greengrass;
 pub mod handlers;
 pub mod metrics;
 pub mod server;
@@ -34,7 +36,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use config::{Args, Config};
+use auth::Authenticator;
+use config::{Args, AuthSource, Config};
 use server::Shared;
 use store::Store;
 
@@ -84,6 +87,20 @@ pub fn main() -> ExitCode {
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    let telemetry = Arc::new(telemetry::Counters::default());
+    // Under Greengrass, connect to the nucleus first: token validation needs it.
+    let nucleus = config
+        .greengrass
+        .clone()
+        .map(|g| greengrass::Nucleus::start(g, telemetry.clone()));
+    let auth = match (&config.auth, &nucleus) {
+        (AuthSource::Off, _) => Authenticator::Off,
+        (AuthSource::Tokens(t), _) => Authenticator::Tokens(t.clone()),
+        (AuthSource::Nucleus, Some(n)) => Authenticator::Nucleus(n.clone()),
+        (AuthSource::Nucleus, None) => {
+            anyhow::bail!("token validation by the nucleus needs its IPC settings")
+        }
+    };
     let store = tokio::task::block_in_place(|| Store::open(&config.store_root))?;
     let addr = std::net::SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -97,7 +114,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         %local,
         port = local.port(),
         store = %config.store_root.display(),
-        auth = config.auth_tokens.is_some(),
+        auth = auth.describe(),
+        greengrass = nucleus.is_some(),
         "stream manager listening on {local}"
     );
     // Bound before the port file announces the daemon, so its address is logged by then.
@@ -119,8 +137,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store::fsutil::write_atomic(p, format!("{}\n", local.port()).as_bytes())
             .with_context(|| format!("cannot write port file {}", p.display()))?;
     }
+    if let Some(n) = &nucleus {
+        n.listening(local.port());
+    }
     let store = Arc::new(store);
-    let telemetry = Arc::new(telemetry::Counters::default());
     let exporter = tokio::spawn(
         export::Manager::new(
             store.clone(),
@@ -131,13 +151,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .run(),
     );
     let shared = Arc::new(
-        Shared::new(
-            store,
-            telemetry,
-            config.auth_tokens.clone(),
-            config.max_frame_bytes,
-        )
-        .with_limits(config.connection_limits),
+        Shared::new(store, telemetry, auth, config.max_frame_bytes)
+            .with_limits(config.connection_limits),
     );
     let metrics = metrics_listener.map(|(listener, stall_after)| {
         let endpoint = Arc::new(metrics::Endpoint::new(shared.clone(), stall_after));

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tracing::{debug, info, warn};
 
+use crate::auth::Authenticator;
 use crate::handlers::{handle, Limits};
 use crate::store::Store;
 use crate::telemetry::Counters;
@@ -57,8 +58,8 @@ impl Default for ConnectionLimits {
 pub struct Shared {
     /// The streams.
     pub store: Arc<Store>,
-    /// Accepted tokens, when authentication is on.
-    pub auth_tokens: Option<Vec<String>>,
+    /// How Connect's token is checked.
+    pub auth: Authenticator,
     /// Frame limit.
     pub max_frame: u32,
     /// Byte counters.
@@ -75,12 +76,12 @@ impl Shared {
     pub fn new(
         store: Arc<Store>,
         telemetry: Arc<Counters>,
-        auth_tokens: Option<Vec<String>>,
+        auth: Authenticator,
         max_frame: u32,
     ) -> Self {
         Self {
             store,
-            auth_tokens,
+            auth,
             max_frame,
             telemetry,
             limits: ConnectionLimits::default(),
@@ -98,27 +99,6 @@ impl Shared {
     pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
         self.limits = limits;
         self
-    }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn authorized(tokens: &Option<Vec<String>>, given: Option<&str>) -> bool {
-    match tokens {
-        None => true,
-        Some(tokens) => {
-            let given = given.unwrap_or("").as_bytes();
-            // Check every token, so the time does not reveal which one matched.
-            tokens
-                .iter()
-                .fold(false, |ok, t| ct_eq(t.as_bytes(), given) | ok)
-        }
     }
 }
 
@@ -352,7 +332,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             match event {
                 Event::Connect(req) => {
                     let mut out = BytesMut::new();
-                    let (resp, ok) = connect_response(&shared, &req, client_id);
+                    let (resp, ok) = connect_response(&shared, &req, client_id).await;
                     encode_connect_response(&resp, &mut out);
                     queue.push(&tx, out.freeze());
                     if !ok {
@@ -454,7 +434,7 @@ async fn read_some(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Resul
     }
 }
 
-fn connect_response(
+async fn connect_response(
     shared: &Shared,
     req: &sm_model::ConnectRequest,
     client_id: u64,
@@ -468,13 +448,9 @@ fn connect_response(
         server_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         client_identifier: None,
     };
-    if !authorized(&shared.auth_tokens, req.auth_token.as_deref()) {
+    if let Err(msg) = shared.auth.check(req.auth_token.as_deref()).await {
         resp.status = ResponseStatusCode::Unauthorized;
-        resp.error_message = Some(if req.auth_token.is_some() {
-            "the authToken is not valid".into()
-        } else {
-            "authentication is required and no authToken was sent".into()
-        });
+        resp.error_message = Some(msg);
         return (resp, false);
     }
     match negotiate(req) {
@@ -502,24 +478,17 @@ mod tests {
     fn open_file_limit_covers_the_connections() {
         use rustix::process::{getrlimit, Resource};
         let hard = getrlimit(Resource::Nofile).maximum;
-        let max = hard.map_or(5000, |h| (h.saturating_sub(RESERVED_FDS) as usize).min(5000));
+        let max = hard.map_or(5000, |h| {
+            (h.saturating_sub(RESERVED_FDS) as usize).min(5000)
+        });
         let now = raise_open_file_limit(max);
         if let Some(now) = now {
-            assert!(now >= max as u64 + RESERVED_FDS, "soft limit {now} for {max} connections");
+            assert!(
+                now >= max as u64 + RESERVED_FDS,
+                "soft limit {now} for {max} connections"
+            );
             assert_eq!(getrlimit(Resource::Nofile).current, Some(now));
         }
-    }
-
-    #[test]
-    fn token_checks() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"ab"));
-        let tokens = Some(vec!["tok-a".to_owned(), "tok-b".to_owned()]);
-        assert!(authorized(&tokens, Some("tok-b")));
-        assert!(!authorized(&tokens, Some("tok-c")));
-        assert!(!authorized(&tokens, None));
-        assert!(authorized(&None, None));
     }
 
     fn queue(bytes: usize) -> Arc<WriteQueue> {

@@ -1,7 +1,7 @@
 //! The packaging files against the daemon they package: the Greengrass recipe
 //! (`packaging/greengrass/recipe.yaml`) must name every environment variable the daemon reads
 //! (derived from [`sm_runtime::config::Args`] through clap's introspection) with the daemon's
-//! defaults, and its startup and shutdown scripts must start and stop the real binary; the
+//! defaults, and its startup and shutdown scripts must run and stop the real binary; the
 //! systemd unit (`packaging/systemd/stream-manager.service`) must start the real binary with
 //! flags it accepts.
 //!
@@ -24,6 +24,12 @@ const NOT_IN_RECIPE: &[(&str, &str)] = &[
     // Set by the nucleus for every component it starts (from its own configuration).
     ("AWS_REGION", "set by the nucleus"),
     ("GG_ROOT_CA_PATH", "set by the nucleus"),
+    // The nucleus's IPC socket and this component's IPC token, set for every component.
+    (
+        "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT",
+        "set by the nucleus",
+    ),
+    ("SVCUID", "set by the nucleus"),
     // Standard AWS SDK endpoint overrides (tests, VPC and FIPS endpoints): the nucleus passes
     // its own environment on, so they are set where the nucleus runs, as for any AWS SDK.
     ("AWS_ENDPOINT_URL", "AWS SDK variable"),
@@ -34,13 +40,11 @@ const NOT_IN_RECIPE: &[(&str, &str)] = &[
 ];
 
 /// The reference's configuration keys and defaults (reference.md §3.1), as the recipe must
-/// carry them. STREAM_MANAGER_AUTHENTICATE_CLIENT is "true" there; the recipe says "false"
-/// until the IPC token validation exists (issue 8 part 1; the daemon refuses to start with
-/// authentication on and no token source).
+/// carry them.
 const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
     ("STREAM_MANAGER_STORE_ROOT_DIR", "."),
     ("STREAM_MANAGER_SERVER_PORT", "8088"),
-    ("STREAM_MANAGER_AUTHENTICATE_CLIENT", "false"),
+    ("STREAM_MANAGER_AUTHENTICATE_CLIENT", "true"),
     ("STREAM_MANAGER_EXPORTER_MAX_BANDWIDTH", ""),
     ("STREAM_MANAGER_EXPORTER_THREAD_POOL_SIZE", "5"),
     (
@@ -52,8 +56,14 @@ const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// Keys whose recipe default is not the daemon's: the store is the component's work folder
-/// (as in the reference), and the startup script waits for the port file.
-const RECIPE_OWN_DEFAULTS: &[&str] = &["STREAM_MANAGER_STORE_ROOT_DIR", "STREAM_MANAGER_PORT_FILE"];
+/// (as in the reference), the port is also written to a file in it (for operators), and
+/// authentication is on (the daemon's own default depends on the environment: on under
+/// Greengrass, where the nucleus sets its IPC variables, off standalone).
+const RECIPE_OWN_DEFAULTS: &[&str] = &[
+    "STREAM_MANAGER_STORE_ROOT_DIR",
+    "STREAM_MANAGER_PORT_FILE",
+    "STREAM_MANAGER_AUTHENTICATE_CLIENT",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -313,28 +323,38 @@ impl Drop for Reap {
     }
 }
 
-/// Runs a lifecycle script as the nucleus would: `sh`, the work folder as the current
-/// directory, the Setenv variables with the configuration interpolated.
+/// A lifecycle script as the nucleus runs it: `sh`, the work folder as the current directory,
+/// the Setenv variables with the configuration interpolated.
 fn lifecycle(
     script: &str,
     work: &Path,
     env: &BTreeMap<String, String>,
     artifacts: &Path,
-) -> std::process::Output {
+) -> Command {
     let script = script.replace("{artifacts:path}", artifacts.to_str().unwrap());
-    Command::new("sh")
-        .args(["-c", &script])
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script])
         .current_dir(work)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Polls `cond` every 20 ms, up to 20 s (tests do not read the clock).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no {what} within 20 s");
 }
 
 #[test]
-fn recipe_scripts_start_and_stop_the_daemon_in_the_work_folder() {
+fn recipe_scripts_run_and_stop_the_daemon_in_the_work_folder() {
     let r = recipe();
     let dir = tempfile::tempdir().unwrap();
     // The artifact keeps its name from the URI: stream-manager.
@@ -343,63 +363,82 @@ fn recipe_scripts_start_and_stop_the_daemon_in_the_work_folder() {
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::create_dir_all(&work).unwrap();
     std::os::unix::fs::symlink(binary(), artifacts.join("stream-manager")).unwrap();
-    // The configuration: the defaults, with a deployment's merge of a free port.
+    // The configuration: the defaults, with a deployment's merge of a free port and no
+    // authentication (there is no nucleus here to validate tokens; tests/e2e has one).
     let mut config = r.defaults.clone();
     config.insert("STREAM_MANAGER_SERVER_PORT".into(), "0".into());
+    config.insert("STREAM_MANAGER_AUTHENTICATE_CLIENT".into(), "false".into());
     let env: BTreeMap<String, String> = r
         .setenv
         .keys()
         .map(|k| (k.clone(), config[k].clone()))
         .collect();
 
-    let out = lifecycle(&r.startup, &work, &env, &artifacts);
-    let pid: u32 = std::fs::read_to_string(work.join("stream-manager.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or(0);
-    let _reap = Reap(Some(pid).filter(|p| *p > 0));
-    assert!(
-        out.status.success(),
-        "startup failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(work.join("stream-manager.log")).unwrap_or_default()
-    );
-    // The script ends once the daemon listens, and the daemon keeps running after it.
-    let port: u16 = std::fs::read_to_string(work.join("stream-manager.port"))
+    // The startup step runs the daemon in the foreground: the nucleus tracks that process.
+    let log = dir.path().join("component.log");
+    let mut startup = lifecycle(&r.startup, &work, &env, &artifacts)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("component.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let _reap = Reap(Some(startup.id()));
+    let port_file = work.join("stream-manager.port");
+    wait_for("port file", || {
+        assert!(
+            startup.try_wait().unwrap().is_none(),
+            "the startup process exited: {}",
+            std::fs::read_to_string(dir.path().join("component.err")).unwrap_or_default()
+        );
+        std::fs::read_to_string(&port_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let port: u16 = std::fs::read_to_string(&port_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("stream-manager is listening on port {port}\n")
-    );
-    assert!(alive(pid), "the daemon runs after the startup script");
+    // The daemon is the startup process itself (exec), and its pid is where shutdown looks.
+    let pid: u32 = std::fs::read_to_string(work.join("stream-manager.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, startup.id());
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("the daemon accepts connections");
-    // The store is the work folder (".", the current directory of the scripts).
-    let log = std::fs::read_to_string(work.join("stream-manager.log")).unwrap();
+    // The store is the work folder (".", the current directory of the scripts); the log goes
+    // to the nucleus (the step's stderr).
+    let err = std::fs::read_to_string(dir.path().join("component.err")).unwrap();
     assert!(
-        log.contains("store opened") && log.contains("root=."),
-        "{log}"
+        err.contains("store opened") && err.contains("root=."),
+        "{err}"
     );
 
-    let out = lifecycle(&r.shutdown, &work, &env, &artifacts);
+    let out = lifecycle(&r.shutdown, &work, &env, &artifacts)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!alive(pid), "shutdown stops the daemon");
+    // SIGTERM ends the daemon cleanly: the startup process exits 0 (not ERRORED).
+    let status = startup.wait().unwrap();
+    assert!(status.success(), "the daemon exited with {status}");
     assert!(!work.join("stream-manager.pid").exists());
 
-    // A daemon that cannot start fails the startup script at once, with its log.
-    let mut bad = env.clone();
-    bad.insert("STREAM_MANAGER_AUTHENTICATE_CLIENT".into(), "true".into());
-    let out = lifecycle(&r.startup, &work, &bad, &artifacts);
+    // With the defaults (authentication on) and no nucleus, the daemon cannot check tokens:
+    // the startup step fails at once, saying why.
+    let defaults: BTreeMap<String, String> = r
+        .setenv
+        .keys()
+        .map(|k| (k.clone(), r.defaults[k].clone()))
+        .collect();
+    let out = lifecycle(&r.startup, &work, &defaults, &artifacts)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("exited during start-up") && err.contains("no token source"),
+        err.contains("no token source") && err.contains("not running under Greengrass"),
         "{err}"
     );
 }

@@ -1,0 +1,577 @@
+//! The Greengrass nucleus's IPC: one task owns the Unix socket and drives `sm-ggipc`.
+//!
+//! Enabled when the nucleus's variables are set (`AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT`
+//! and `SVCUID`). The task connects at start-up and, once the TCP listener is bound
+//! ([`Nucleus::listening`]), publishes the effective port under the configuration key `port`
+//! (UpdateConfiguration, as a string: what AWS's GetConfiguration examples parse) and then
+//! reports RUNNING (UpdateState). Every telemetry interval it sends the bytes appended and
+//! uploaded since the last acknowledged report (PutComponentMetric; the nucleus aggregates
+//! with Sum, so deltas are what it expects; an all-zero report is not sent, and a report the
+//! nucleus did not acknowledge is folded into the next). It validates client tokens for the
+//! server ([`Nucleus::validate`], positive answers cached for a minute).
+//!
+//! IPC trouble never stops the data path: the socket is reconnected with backoff (100 ms
+//! doubling to 30 s), and while it is down token validations are refused at once with a clear
+//! reason (a client is never let in unchecked).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sm_ggipc::{
+    Client, ErrorKind, Event, LifecycleState, Metric, MetricUnit, OperationError, Request,
+    Response, StreamId,
+};
+use sm_model::Telemetry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::clock;
+use crate::config::Secret;
+use crate::telemetry::Counters;
+
+/// How long a token validation may take before the client is refused.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long any other request may take before it is given up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting and the handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a positive validation is trusted.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most tokens cached at once.
+const CACHE_MAX: usize = 1024;
+/// Most validations queued for the IPC task.
+const QUEUE_MAX: usize = 256;
+/// First reconnection delay; doubles up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest reconnection delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The nucleus's IPC settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Unix socket of the nucleus.
+    pub socket: PathBuf,
+    /// This component's token.
+    pub svcuid: Secret,
+    /// How often metrics are sent.
+    pub telemetry_interval: Duration,
+}
+
+/// What the nucleus said about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validation {
+    /// A token the nucleus issued.
+    Valid,
+    /// Not a token the nucleus issued (its message).
+    Invalid(String),
+    /// The nucleus does not let this component validate tokens (its message).
+    Unauthorized(String),
+    /// No answer could be had (why).
+    Unavailable(String),
+}
+
+struct ValidateCmd {
+    token: String,
+    reply: oneshot::Sender<Validation>,
+}
+
+/// Positive validations, by token, until they expire. Bounded: when full, expired entries
+/// go, and if none has, everything does (the next connections ask the nucleus again). No
+/// `Debug`: it holds tokens.
+#[derive(Default)]
+struct TokenCache {
+    valid_until: HashMap<String, Instant>,
+}
+
+impl TokenCache {
+    fn hit(&mut self, token: &str, now: Instant) -> bool {
+        match self.valid_until.get(token) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                self.valid_until.remove(token);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, token: &str, now: Instant) {
+        if self.valid_until.len() >= CACHE_MAX && !self.valid_until.contains_key(token) {
+            self.valid_until.retain(|_, until| *until > now);
+            if self.valid_until.len() >= CACHE_MAX {
+                self.valid_until.clear();
+            }
+        }
+        self.valid_until.insert(token.to_owned(), now + CACHE_TTL);
+    }
+}
+
+/// The handle to the IPC task.
+pub struct Nucleus {
+    validate_tx: mpsc::Sender<ValidateCmd>,
+    port_tx: watch::Sender<Option<u16>>,
+    cache: Mutex<TokenCache>,
+}
+
+impl std::fmt::Debug for Nucleus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Nucleus")
+    }
+}
+
+impl std::fmt::Debug for ValidateCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValidateCmd(<redacted>)")
+    }
+}
+
+impl Nucleus {
+    /// Starts the IPC task.
+    pub fn start(settings: Settings, telemetry: Arc<Counters>) -> Arc<Self> {
+        let (validate_tx, validate_rx) = mpsc::channel(QUEUE_MAX);
+        let (port_tx, port_rx) = watch::channel(None);
+        info!(socket = %settings.socket.display(), "connecting to the Greengrass nucleus IPC");
+        tokio::spawn(run(settings, telemetry, validate_rx, port_rx));
+        Arc::new(Self {
+            validate_tx,
+            port_tx,
+            cache: Mutex::new(TokenCache::default()),
+        })
+    }
+
+    /// The TCP listener accepts connections on `port`: publish it, then report RUNNING.
+    pub fn listening(&self, port: u16) {
+        let _ = self.port_tx.send(Some(port));
+    }
+
+    /// Asks the nucleus whether `token` is one it issued (cached when it is).
+    pub async fn validate(&self, token: &str) -> Validation {
+        let now = clock::instant();
+        if self.cache.lock().is_ok_and(|mut c| c.hit(token, now)) {
+            return Validation::Valid;
+        }
+        let (reply, rx) = oneshot::channel();
+        let cmd = ValidateCmd {
+            token: token.to_owned(),
+            reply,
+        };
+        if self.validate_tx.try_send(cmd).is_err() {
+            return Validation::Unavailable(format!(
+                "{QUEUE_MAX} token validations are already waiting for the nucleus"
+            ));
+        }
+        let v = match tokio::time::timeout(VALIDATE_TIMEOUT, rx).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(_)) => {
+                Validation::Unavailable("the IPC connection to the nucleus was lost".into())
+            }
+            Err(_) => Validation::Unavailable(format!(
+                "the nucleus did not answer within {} s",
+                VALIDATE_TIMEOUT.as_secs()
+            )),
+        };
+        if v == Validation::Valid {
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert(token, clock::instant());
+            }
+        }
+        v
+    }
+}
+
+/// The metric names of the reference (Greengrass telemetry documentation), with the counters.
+fn metrics(delta: &Telemetry) -> Vec<Metric> {
+    let m = |name: &str, value: i64| Metric {
+        name: name.to_owned(),
+        unit: MetricUnit::Bytes,
+        value: value.max(0) as f64,
+    };
+    vec![
+        m("BytesAppended", delta.bytes_appended),
+        m(
+            "BytesUploadedToIoTAnalytics",
+            delta.bytes_uploaded_to_iot_analytics,
+        ),
+        m("BytesUploadedToKinesis", delta.bytes_uploaded_to_kinesis),
+        m(
+            "BytesUploadedToIoTSiteWise",
+            delta.bytes_uploaded_to_iot_sitewise,
+        ),
+        m("BytesUploadedToS3", delta.bytes_uploaded_to_s3),
+    ]
+}
+
+/// `now - base`, per counter.
+fn delta(now: &Telemetry, base: &Telemetry) -> Telemetry {
+    Telemetry {
+        bytes_appended: now.bytes_appended - base.bytes_appended,
+        bytes_uploaded_to_kinesis: now.bytes_uploaded_to_kinesis - base.bytes_uploaded_to_kinesis,
+        bytes_uploaded_to_iot_sitewise: now.bytes_uploaded_to_iot_sitewise
+            - base.bytes_uploaded_to_iot_sitewise,
+        bytes_uploaded_to_iot_analytics: now.bytes_uploaded_to_iot_analytics
+            - base.bytes_uploaded_to_iot_analytics,
+        bytes_uploaded_to_s3: now.bytes_uploaded_to_s3 - base.bytes_uploaded_to_s3,
+        bytes_uploaded_to_http: now.bytes_uploaded_to_http - base.bytes_uploaded_to_http,
+    }
+}
+
+fn is_zero(d: &Telemetry) -> bool {
+    metrics(d).iter().all(|m| m.value == 0.0)
+}
+
+/// What the IPC task keeps across connections.
+struct State {
+    settings: Settings,
+    telemetry: Arc<Counters>,
+    /// Counters as of the last report the nucleus acknowledged.
+    acked: Telemetry,
+    /// Port published and RUNNING reported (acknowledged or answered with an error).
+    announced: bool,
+}
+
+/// A request in flight on the current connection.
+enum Pending {
+    Validate(oneshot::Sender<Validation>),
+    Port(u16),
+    Running,
+    /// The counters the report was computed from.
+    Metrics(Telemetry),
+}
+
+async fn run(
+    settings: Settings,
+    telemetry: Arc<Counters>,
+    mut validate_rx: mpsc::Receiver<ValidateCmd>,
+    mut port_rx: watch::Receiver<Option<u16>>,
+) {
+    let mut st = State {
+        acked: telemetry.snapshot(),
+        settings,
+        telemetry,
+        announced: false,
+    };
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let (reason, was_connected) = session(&mut st, &mut validate_rx, &mut port_rx).await;
+        let Some(reason) = reason else { return };
+        if was_connected {
+            backoff = BACKOFF_MIN;
+        }
+        warn!(
+            socket = %st.settings.socket.display(),
+            retry_in_ms = backoff.as_millis() as u64,
+            "Greengrass nucleus IPC unavailable: {reason}; reconnecting (clients cannot be authenticated meanwhile)"
+        );
+        // Refuse validations at once while waiting, rather than keep clients hanging.
+        let until = clock::instant() + backoff;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                cmd = validate_rx.recv() => match cmd {
+                    None => return,
+                    Some(cmd) => {
+                        let _ = cmd.reply.send(Validation::Unavailable(format!(
+                            "the Greengrass nucleus IPC is unavailable ({reason})"
+                        )));
+                    }
+                },
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connection. Returns why it ended (`None`: the daemon is stopping) and whether it was
+/// accepted.
+async fn session(
+    st: &mut State,
+    validate_rx: &mut mpsc::Receiver<ValidateCmd>,
+    port_rx: &mut watch::Receiver<Option<u16>>,
+) -> (Option<String>, bool) {
+    let sock = match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&st.settings.socket))
+        .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return (Some(format!("cannot connect: {e}")), false),
+        Err(_) => return (Some("connect timed out".into()), false),
+    };
+    let (mut rd, mut wr) = sock.into_split();
+    let mut client = Client::new();
+    if let Err(e) = client.connect(st.settings.svcuid.expose()) {
+        return (Some(e.to_string()), false);
+    }
+    let handshake_deadline = clock::instant() + CONNECT_TIMEOUT;
+    let mut pending: HashMap<StreamId, (Pending, Instant)> = HashMap::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let interval = st.settings.telemetry_interval;
+    let mut tick = tokio::time::interval_at(clock::instant() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut connected = false;
+    loop {
+        // Publish the port, then (on its answer) report RUNNING, once the server listens.
+        if connected
+            && !st.announced
+            && !pending
+                .values()
+                .any(|(p, _)| matches!(p, Pending::Port(_) | Pending::Running))
+        {
+            let port = *port_rx.borrow();
+            if let Some(port) = port {
+                let mut value = serde_json::Map::new();
+                value.insert("port".into(), serde_json::Value::String(port.to_string()));
+                let req = Request::UpdateConfiguration {
+                    key_path: vec![],
+                    timestamp_ms: clock::now_ms(),
+                    value_to_merge: value,
+                };
+                match client.send(&req) {
+                    Ok(id) => {
+                        pending.insert(
+                            id,
+                            (Pending::Port(port), clock::instant() + REQUEST_TIMEOUT),
+                        );
+                    }
+                    Err(e) => return (Some(e.to_string()), connected),
+                }
+            }
+        }
+        while let Some(frame) = client.poll_transmit() {
+            if let Err(e) = wr.write_all(&frame).await {
+                return (Some(format!("write failed: {e}")), connected);
+            }
+        }
+        let next_deadline = if connected {
+            pending.values().map(|(_, d)| *d).min()
+        } else {
+            Some(handshake_deadline)
+        };
+        tokio::select! {
+            read = rd.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) => return (Some("the nucleus closed the IPC connection".into()), connected),
+                    Ok(n) => n,
+                    Err(e) => return (Some(format!("read failed: {e}")), connected),
+                };
+                client.handle_input(&buf[..n]);
+                loop {
+                    match client.poll_event() {
+                        Ok(None) => break,
+                        Ok(Some(Event::Connected)) => {
+                            connected = true;
+                            info!("connected to the Greengrass nucleus IPC");
+                        }
+                        Ok(Some(Event::Ping)) => debug!("IPC ping"),
+                        Ok(Some(Event::Response { stream_id, result, .. })) => {
+                            if let Some((p, _)) = pending.remove(&stream_id) {
+                                if let Err(e) = on_response(st, &mut client, &mut pending, p, result) {
+                                    return (Some(e), connected);
+                                }
+                            }
+                        }
+                        Err(e) => return (Some(e.to_string()), connected),
+                    }
+                }
+            }
+            cmd = validate_rx.recv(), if connected => {
+                let Some(cmd) = cmd else { return (None, connected) };
+                if cmd.reply.is_closed() {
+                    continue;
+                }
+                match client.send(&Request::ValidateAuthorizationToken(cmd.token)) {
+                    Ok(id) => {
+                        pending.insert(id, (Pending::Validate(cmd.reply), clock::instant() + VALIDATE_TIMEOUT));
+                    }
+                    Err(sm_ggipc::ProtocolError::Invalid(e)) => {
+                        let _ = cmd.reply.send(Validation::Invalid(e.to_string()));
+                    }
+                    Err(e) => return (Some(e.to_string()), connected),
+                }
+            }
+            changed = port_rx.changed(), if !st.announced => {
+                if changed.is_err() {
+                    return (None, connected);
+                }
+                // Seen: announced above as soon as connected.
+                port_rx.borrow_and_update();
+            }
+            _ = tick.tick(), if connected => {
+                if pending.values().any(|(p, _)| matches!(p, Pending::Metrics(_))) {
+                    continue;
+                }
+                let now = st.telemetry.snapshot();
+                let d = delta(&now, &st.acked);
+                if is_zero(&d) {
+                    continue;
+                }
+                match client.send(&Request::PutComponentMetric(metrics(&d))) {
+                    Ok(id) => {
+                        pending.insert(id, (Pending::Metrics(now), clock::instant() + REQUEST_TIMEOUT));
+                    }
+                    Err(e) => return (Some(e.to_string()), connected),
+                }
+            }
+            () = sleep_until_opt(next_deadline) => {
+                if !connected {
+                    return (Some(format!("no CONNECT_ACK within {} s", CONNECT_TIMEOUT.as_secs())), false);
+                }
+                let now = clock::instant();
+                let expired: Vec<StreamId> = pending.iter().filter(|(_, (_, d))| *d <= now).map(|(id, _)| *id).collect();
+                for id in expired {
+                    client.abandon(id);
+                    if let Some((p, _)) = pending.remove(&id) {
+                        let what = match p {
+                            Pending::Validate(reply) => {
+                                let _ = reply.send(Validation::Unavailable("the nucleus did not answer in time".into()));
+                                continue;
+                            }
+                            Pending::Port(_) => "UpdateConfiguration (port)",
+                            Pending::Running => "UpdateState (RUNNING)",
+                            Pending::Metrics(_) => "PutComponentMetric",
+                        };
+                        warn!("the nucleus did not answer {what} within {} s", REQUEST_TIMEOUT.as_secs());
+                        // A stuck nucleus connection: start a fresh one (which announces again).
+                        return (Some(format!("{what} timed out")), connected);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Acts on the answer to one of our requests. `Err` ends the connection.
+fn on_response(
+    st: &mut State,
+    client: &mut Client,
+    pending: &mut HashMap<StreamId, (Pending, Instant)>,
+    p: Pending,
+    result: Result<Response, OperationError>,
+) -> Result<(), String> {
+    match p {
+        Pending::Validate(reply) => {
+            let v = match result {
+                Ok(Response::ValidateAuthorizationToken { is_valid: true }) => Validation::Valid,
+                Ok(_) => Validation::Invalid("the nucleus answered isValid=false".into()),
+                Err(e) if e.kind == ErrorKind::InvalidToken => Validation::Invalid(e.message),
+                Err(e) if e.kind == ErrorKind::Unauthorized => {
+                    error!(
+                        "the nucleus does not let this component validate client tokens ({e}): \
+                         the component must be named aws.greengrass.StreamManager"
+                    );
+                    Validation::Unauthorized(e.message)
+                }
+                Err(e) => {
+                    Validation::Unavailable(format!("ValidateAuthorizationToken failed: {e}"))
+                }
+            };
+            let _ = reply.send(v);
+        }
+        Pending::Port(port) => {
+            match result {
+                Ok(_) => info!(
+                    port,
+                    "published the port under the component configuration key `port`"
+                ),
+                Err(e) => warn!(
+                    port,
+                    "could not publish the port under the configuration key `port`: {e}"
+                ),
+            }
+            info!("Stream Manager reporting the state: RUNNING");
+            let id = client
+                .send(&Request::UpdateState(LifecycleState::Running))
+                .map_err(|e| e.to_string())?;
+            pending.insert(id, (Pending::Running, clock::instant() + REQUEST_TIMEOUT));
+        }
+        Pending::Running => {
+            st.announced = true;
+            match result {
+                Ok(_) => info!("the nucleus accepted the state RUNNING"),
+                Err(e) => error!("the nucleus refused the state RUNNING: {e}"),
+            }
+        }
+        Pending::Metrics(snapshot) => match result {
+            Ok(_) => {
+                debug!("telemetry metrics sent to the nucleus");
+                st.acked = snapshot;
+            }
+            // Not acknowledged: these bytes go out with the next report.
+            Err(e) => warn!("the nucleus refused the telemetry metrics: {e}"),
+        },
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_expires_and_stays_bounded() {
+        let t0 = Instant::now();
+        let mut c = TokenCache::default();
+        assert!(!c.hit("a", t0));
+        c.insert("a", t0);
+        assert!(c.hit("a", t0 + Duration::from_secs(59)));
+        assert!(!c.hit("a", t0 + CACHE_TTL));
+        assert!(c.valid_until.is_empty(), "an expired entry is dropped");
+        for i in 0..CACHE_MAX {
+            c.insert(&format!("t{i}"), t0);
+        }
+        assert_eq!(c.valid_until.len(), CACHE_MAX);
+        // Full of live entries: the next insert starts over.
+        c.insert("new", t0);
+        assert_eq!(c.valid_until.len(), 1);
+        assert!(c.hit("new", t0));
+        // Full with expired entries: only those go.
+        for i in 0..CACHE_MAX - 1 {
+            c.insert(&format!("old{i}"), t0);
+        }
+        let later = t0 + CACHE_TTL + Duration::from_secs(1);
+        c.insert("fresh", later);
+        c.insert("fresh2", later);
+        assert!(c.hit("fresh", later) && c.hit("fresh2", later));
+        assert_eq!(c.valid_until.len(), 2);
+    }
+
+    #[test]
+    fn metrics_are_deltas_with_the_reference_names() {
+        let c = Counters::default();
+        c.appended(100);
+        c.uploaded(sm_model::ExportKind::Kinesis, 40);
+        let base = c.snapshot();
+        assert!(is_zero(&delta(&base, &base)));
+        c.appended(5);
+        c.uploaded(sm_model::ExportKind::S3TaskExecutor, 7);
+        c.uploaded(sm_model::ExportKind::Http, 9);
+        let d = delta(&c.snapshot(), &base);
+        let m = metrics(&d);
+        let got: Vec<(&str, f64)> = m.iter().map(|m| (m.name.as_str(), m.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("BytesAppended", 5.0),
+                ("BytesUploadedToIoTAnalytics", 0.0),
+                ("BytesUploadedToKinesis", 0.0),
+                ("BytesUploadedToIoTSiteWise", 0.0),
+                ("BytesUploadedToS3", 7.0),
+            ]
+        );
+        assert!(m.iter().all(|m| m.unit == MetricUnit::Bytes));
+        // HTTP has no reference metric: bytes sent there alone make no report.
+        let base = c.snapshot();
+        c.uploaded(sm_model::ExportKind::Http, 1);
+        assert!(is_zero(&delta(&c.snapshot(), &base)));
+    }
+}
