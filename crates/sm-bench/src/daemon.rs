@@ -30,24 +30,38 @@ impl Daemon {
     /// daemon and how long it took to accept connections.
     pub fn start(binary: &Path, root: &Path) -> Result<(Self, Duration)> {
         let port_file = root.with_extension("port");
-        let _ = fs::remove_file(&port_file);
-        let t = now();
-        let child = Command::new(binary)
-            .arg("--store-root")
+        let mut cmd = Command::new(binary);
+        cmd.arg("--store-root")
             .arg(root)
             .args(["--port", "0", "--log-level", "WARN", "--port-file"])
-            .arg(&port_file)
+            .arg(&port_file);
+        Self::spawn(cmd, &port_file)
+    }
+
+    /// Starts this program's `noop-server` instead (a server that stores nothing), as a
+    /// separate process like the daemon.
+    pub fn noop(root: &Path) -> Result<Self> {
+        let port_file = root.with_extension("port");
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("noop-server").arg("--port-file").arg(&port_file);
+        Ok(Self::spawn(cmd, &port_file)?.0)
+    }
+
+    fn spawn(mut cmd: Command, port_file: &Path) -> Result<(Self, Duration)> {
+        let _ = fs::remove_file(port_file);
+        let t = now();
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+            .with_context(|| format!("starting {cmd:?}"))?;
         let mut child = Some(child);
         loop {
-            if let Ok(s) = fs::read_to_string(&port_file) {
+            if let Ok(s) = fs::read_to_string(port_file) {
                 if s.ends_with('\n') {
                     let port = s.trim().parse()?;
-                    let _ = fs::remove_file(&port_file);
+                    let _ = fs::remove_file(port_file);
                     let child = child.take().expect("child is set until returned");
                     return Ok((Self { child, port }, t.elapsed()));
                 }
@@ -104,4 +118,18 @@ pub fn status_kib(pid: u32, field: &str) -> Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU time (user + system) of a process so far, in seconds (from `/proc/PID/stat`, in
+/// clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("field {i} of /proc/{pid}/stat"))
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Result};
 use sm_client::{Client, MessageStreamDefinition, Persistence, StrategyOnFull};
 
-use crate::daemon::{status_kib, Daemon};
+use crate::daemon::{cpu_seconds, status_kib, Daemon};
 use crate::{arg, arg_or, arg_req, now, row};
 
 /// Messages per `append_many` call: the window drains between calls, so keep it long.
@@ -54,7 +54,7 @@ fn fresh(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 pub async fn run(args: &[String]) -> Result<()> {
-    let binary = PathBuf::from(arg_req(args, "--binary")?);
+    let binary = PathBuf::from(arg(args, "--binary").unwrap_or_default());
     let dir = PathBuf::from(arg_req(args, "--dir")?);
     let size: usize = arg_or(args, "--size", 512)?;
     let conns: usize = arg_or(args, "--conns", 1)?;
@@ -74,8 +74,18 @@ pub async fn run(args: &[String]) -> Result<()> {
     );
     let kind = if memory { "memory" } else { "file" };
     let key = arg(args, "--key").unwrap_or_else(|| format!("p2.{kind}.{size}.c{conns}"));
+    let server = if args.iter().any(|a| a == "--noop") {
+        "no-op server"
+    } else {
+        "daemon"
+    };
     let root = fresh(&dir, &format!("pipeline-{kind}-{size}-{conns}"))?;
-    let (daemon, _) = Daemon::start(&binary, &root)?;
+    let noop = args.iter().any(|a| a == "--noop");
+    let daemon = if noop {
+        Daemon::noop(&root)?
+    } else {
+        Daemon::start(&binary, &root)?.0
+    };
     let setup = daemon.client().await?;
     let names: Vec<String> = (0..streams).map(|i| format!("s{i:03}")).collect();
     for n in &names {
@@ -92,6 +102,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     // In --total-mib mode each connection appends its share; else until the deadline.
     let per_conn = (total_mib << 20) / size as u64 / conns as u64;
     let appended = Arc::new(AtomicU64::new(0));
+    let cpu0 = cpu_seconds(daemon.pid())?;
     let start = now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -129,6 +140,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         total += n??;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(daemon.pid())? - cpu0;
     let synced = if total_mib > 0 && !memory {
         // Like dd's conv=fdatasync: the data is on disk before the clock stops.
         Command::new("sync").arg("-f").arg(&root).status()?;
@@ -161,6 +173,13 @@ pub async fn run(args: &[String]) -> Result<()> {
         bytes / elapsed / 1e6,
         "MB/s",
         &note,
+    );
+    row(
+        &format!("{key}.cpu"),
+        &what,
+        cpu / total.max(1) as f64 * 1e6,
+        &format!("{server} CPU-µs per append"),
+        &format!("{cpu:.2} CPU-s (user + system) over the run"),
     );
     if let Some(t) = synced {
         row(
