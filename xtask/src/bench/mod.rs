@@ -521,13 +521,16 @@ pub fn bench(args: &[String]) -> Result<()> {
     };
     let cdf = work.join("latency.cdf");
     let measured = (|| -> Result<()> {
-        eprintln!("xtask: references: fsync rate, dd");
-        ctx.sm_bench(&["fsync", "--seconds", &ctx.plan.fsync_secs.to_string()])?;
-        ctx.dd()?;
+        // Each reference is measured right before the part compared with it: the disk is
+        // shared, and its rate changes over a run.
         eprintln!("xtask: P1");
         ctx.p1()?;
+        eprintln!("xtask: reference for P2: dd");
+        ctx.dd()?;
         eprintln!("xtask: P2");
         ctx.p2()?;
+        eprintln!("xtask: reference for P3: fsync rate");
+        ctx.sm_bench(&["fsync", "--seconds", &ctx.plan.fsync_secs.to_string()])?;
         eprintln!("xtask: P3");
         ctx.p3()?;
         eprintln!("xtask: P4");
@@ -561,7 +564,18 @@ pub fn bench(args: &[String]) -> Result<()> {
         .into_iter()
         .map(|(title, path)| (title, rel(&path)))
         .collect();
-    let md = render(&ctx, &machine, &load_after, &links, started.elapsed());
+    let mut md = render(&ctx, &machine, &load_after, &links, started.elapsed());
+    // Hand-written findings (profiles, what was changed) survive a rerun.
+    if let Some(notes) = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|old| notes_block(&old).map(str::to_owned))
+    {
+        if let Some(at) = md.find("\n## Plots") {
+            md.insert_str(at + 1, &format!("{notes}\n\n"));
+        } else {
+            md.push_str(&notes);
+        }
+    }
     std::fs::write(&report, md)?;
     eprintln!(
         "xtask: wrote {} in {:.0} s",
@@ -569,6 +583,15 @@ pub fn bench(args: &[String]) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The hand-written block of a report, markers included.
+fn notes_block(doc: &str) -> Option<&str> {
+    const OPEN: &str = "<!-- bench:notes -->";
+    const CLOSE: &str = "<!-- /bench:notes -->";
+    let a = doc.find(OPEN)?;
+    let b = doc[a..].find(CLOSE)? + a + CLOSE.len();
+    Some(&doc[a..b])
 }
 
 fn loadavg() -> String {
@@ -776,10 +799,14 @@ fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
         ),
         g(
             "P2",
-            &format!(
-                "sustained over {} GiB, 512 B, 1 connection, until synced",
-                plan.sustained_mib / 1024
-            ),
+            &if plan.sustained_mib > 0 {
+                format!(
+                    "sustained over {} GiB, 512 B, 1 connection, until synced",
+                    plan.sustained_mib / 1024
+                )
+            } else {
+                "sustained over 8 GiB (full run only)".to_owned()
+            },
             m("p2.sustained.mbps_synced", "MB/s"),
             dd,
             "≥ 80% of dd",
@@ -934,7 +961,7 @@ fn render(
     let sections: [(&str, &str, &[&str]); 8] = [
         (
             "References: the machine",
-            "The disk's fsync rate (a write then `fdatasync`, like fio's `--fdatasync=1`) and its sequential write bandwidth (`dd bs=1M conv=fdatasync`), in the store's file system.",
+            "The disk's fsync rate (a write then `fdatasync`, like fio's `--fdatasync=1`; measured right before P3) and its sequential write bandwidth (`dd bs=1M conv=fdatasync`; right before P2), in the store's file system.",
             &["fsync.", "dd."],
         ),
         (
@@ -1094,6 +1121,17 @@ mod tests {
         assert_eq!(r.get("a.b"), Some(12.5));
         assert_eq!(r.rows[0].note, "a | note with | bars");
         assert_eq!(r.get("bad"), None);
+    }
+
+    #[test]
+    fn notes_are_found_between_their_markers() {
+        let doc = "x\n<!-- bench:notes -->\n## Findings\ntext\n<!-- /bench:notes -->\ny";
+        assert_eq!(
+            notes_block(doc),
+            Some("<!-- bench:notes -->\n## Findings\ntext\n<!-- /bench:notes -->")
+        );
+        assert_eq!(notes_block("<!-- bench:notes --> unterminated"), None);
+        assert_eq!(notes_block("none"), None);
     }
 
     #[test]
