@@ -1,14 +1,16 @@
 //! The TCP server: one task per connection, one task per request, one writer per connection.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sm_model::{ConnectResponse, ResponseStatusCode};
 use sm_wire::{
-    encode_connect_response, encode_status, negotiate, Event, ServerCodec,
+    encode_connect_response, encode_status, negotiate, Event, Request, ServerCodec,
     SUPPORTED_PROTOCOL_VERSIONS,
 };
 use tokio::io::AsyncWriteExt;
@@ -28,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// clients write each frame at once, so a stall this long is a stuck or hostile peer
 /// (a length prefix and no body, a slowloris). Idle time between frames is not limited.
 const FRAME_STALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Responses smaller than this are gathered into one write when several are queued.
+const COALESCE_BYTES: usize = 64 * 1024;
 /// How often, at most, a refused connection is logged (with the number refused since).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -279,15 +283,43 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let writer = {
         let queue = queue.clone();
         tokio::spawn(async move {
+            let mut batch = BytesMut::new();
             while let Some(frame) = rx.recv().await {
-                let res = wr.write_all(&frame).await;
-                queue.bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-                queue.drained.notify_one();
-                if let Err(e) = res {
-                    debug!(%peer, "write failed: {e}");
-                    queue.closed.store(true, Ordering::Release);
-                    queue.drained.notify_one();
-                    return;
+                // Pipelined requests complete in bursts: one write for the small responses
+                // already queued rather than one syscall each (large ones go alone, uncopied).
+                let mut pending = None;
+                let res = if frame.len() >= COALESCE_BYTES || rx.is_empty() {
+                    wr.write_all(&frame).await.map(|()| frame.len())
+                } else {
+                    batch.clear();
+                    batch.extend_from_slice(&frame);
+                    while batch.len() < COALESCE_BYTES {
+                        match rx.try_recv() {
+                            Ok(f) if f.len() < COALESCE_BYTES => batch.extend_from_slice(&f),
+                            Ok(f) => {
+                                pending = Some(f);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    wr.write_all(&batch).await.map(|()| batch.len())
+                };
+                let res = match (res, pending) {
+                    (Ok(n), Some(f)) => wr.write_all(&f).await.map(|()| n + f.len()),
+                    (res, _) => res,
+                };
+                match res {
+                    Ok(written) => {
+                        queue.bytes.fetch_sub(written, Ordering::AcqRel);
+                        queue.drained.notify_one();
+                    }
+                    Err(e) => {
+                        debug!(%peer, "write failed: {e}");
+                        queue.closed.store(true, Ordering::Release);
+                        queue.drained.notify_one();
+                        return;
+                    }
                 }
             }
             queue.closed.store(true, Ordering::Release);
@@ -371,14 +403,27 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                             p
                         }
                     };
-                    let shared = shared.clone();
-                    let tx = tx.clone();
-                    let queue = queue.clone();
-                    tokio::spawn(async move {
-                        let out = handle(&shared.store, &shared.telemetry, limits, req).await;
-                        queue.push(&tx, out.freeze());
-                        drop(permit);
+                    let inline = matches!(req, Request::AppendMessage(_));
+                    let mut task = Box::pin({
+                        let (shared, tx, queue) = (shared.clone(), tx.clone(), queue.clone());
+                        async move {
+                            let out = handle(&shared.store, &shared.telemetry, limits, req).await;
+                            queue.push(&tx, out.freeze());
+                            drop(permit);
+                        }
                     });
+                    // An append that needs no fsync completes without waiting: run it here
+                    // rather than pay for a task per message. Polling with a no-op waker is
+                    // sound because a pending future is then spawned, and the runtime polls
+                    // it again with a real waker before it waits for anything.
+                    let done = inline
+                        && task
+                            .as_mut()
+                            .poll(&mut Context::from_waker(Waker::noop()))
+                            .is_ready();
+                    if !done {
+                        tokio::spawn(task);
+                    }
                 }
             }
         }
