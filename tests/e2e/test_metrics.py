@@ -22,9 +22,8 @@ from stream_manager import (
     StrategyOnFull,
 )
 
-FAST_EXPORTER = ("--exporter-retry-base-ms", "50", "--exporter-http-timeout-ms", "1000")
-NO_PROXY_ENV = {k: None for k in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
-                                  "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")}
+from test_export_http import FAST_EXPORTER, NO_PROXY_ENV
+
 METRICS = ("--metrics-address", "127.0.0.1:0")
 LISTENING = re.compile(r"metrics and health endpoint listening on http://127\.0\.0\.1:(\d+)/metrics")
 
