@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The durability state of one stream.
@@ -30,8 +30,11 @@ pub struct GroupCommit {
     /// Sequence numbers `lo..hi` that a failed fsync covered and no successful one had
     /// covered before: they are never acknowledged.
     failed: std::sync::Mutex<Option<(u64, u64)>>,
-    /// Held by the leader while it fsyncs.
-    leader: tokio::sync::Mutex<()>,
+    /// Set while a leader fsyncs.
+    leading: AtomicBool,
+    /// Woken when a leader stops (the watermark moved, or its fsync failed): every waiter
+    /// it covered returns at once, instead of waking one another in turn through a lock.
+    progress: tokio::sync::Notify,
     /// Number of fsyncs run (for tests and benchmarks).
     fsyncs: AtomicU64,
 }
@@ -59,10 +62,22 @@ impl GroupCommit {
     {
         let target = seq + 1;
         loop {
+            // Registered before the checks, so a leader that stops after them wakes us.
+            let stopped = self.progress.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
             if let Some(r) = self.covered(target) {
                 return r;
             }
-            let _leader = self.leader.lock().await;
+            if self
+                .leading
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                stopped.await;
+                continue;
+            }
+            let _lead = Lead(self);
             if let Some(r) = self.covered(target) {
                 return r;
             }
@@ -99,6 +114,17 @@ impl GroupCommit {
             )));
         }
         (target <= self.durable.load(Ordering::Acquire)).then_some(Ok(()))
+    }
+}
+
+/// The leader's turn: ends (and wakes the waiters) however the leader stops, cancellation
+/// included.
+struct Lead<'a>(&'a GroupCommit);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.0.leading.store(false, Ordering::Release);
+        self.0.progress.notify_waiters();
     }
 }
 
