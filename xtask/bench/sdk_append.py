@@ -12,6 +12,7 @@ import time
 from stream_manager import (
     MessageStreamDefinition,
     Persistence,
+    ResourceNotFoundException,
     StrategyOnFull,
     StreamManagerClient,
 )
@@ -26,6 +27,11 @@ def main():
     a = p.parse_args()
     client = StreamManagerClient(host="127.0.0.1", port=a.port, connect_timeout=10, request_timeout=60)
     name = "p1"
+    # A later round against the same server starts from a fresh stream.
+    try:
+        client.delete_message_stream(name)
+    except ResourceNotFoundException:
+        pass
     client.create_message_stream(MessageStreamDefinition(
         name=name,
         max_size=1 << 30,
