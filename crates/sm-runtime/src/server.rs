@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,8 +13,7 @@ use sm_wire::{
     encode_connect_response, encode_status, negotiate, Event, Request, ServerCodec,
     SUPPORTED_PROTOCOL_VERSIONS,
 };
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tracing::{debug, info, warn};
@@ -240,8 +239,17 @@ impl Drop for Open {
     }
 }
 
-/// Bytes of response frames handed to a connection's writer and not yet written.
+/// A connection's way out: a response is written inline when nothing is queued (no hand-off
+/// to the writer task, whose wake-up a synchronous client would wait for on every request);
+/// otherwise, or for what the socket does not take at once, it is queued for the writer task,
+/// in order.
 struct WriteQueue {
+    /// The socket's write half, shared by inline writes and the writer task.
+    wr: OwnedWriteHalf,
+    /// Held while deciding between an inline write and the queue, so that frames never
+    /// interleave: an inline write happens only when nothing is queued or being written.
+    inline: std::sync::Mutex<()>,
+    /// Bytes handed to the writer task and not yet written.
     bytes: AtomicUsize,
     /// Set when the writer stopped (socket error or end).
     closed: AtomicBool,
@@ -250,9 +258,40 @@ struct WriteQueue {
 }
 
 impl WriteQueue {
-    fn push(&self, tx: &mpsc::UnboundedSender<Bytes>, frame: Bytes) -> bool {
+    fn push(&self, tx: &mpsc::UnboundedSender<Bytes>, mut frame: Bytes) -> bool {
+        let _turn = self.inline.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.bytes.load(Ordering::Acquire) == 0 {
+            match self.wr.try_write(&frame) {
+                Ok(n) if n == frame.len() => return true,
+                Ok(n) => {
+                    let _ = frame.split_to(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    self.closed.store(true, Ordering::Release);
+                    self.drained.notify_one();
+                    return false;
+                }
+            }
+        }
         self.bytes.fetch_add(frame.len(), Ordering::AcqRel);
         tx.send(frame).is_ok()
+    }
+
+    /// Writes all of `buf` (the writer task; `push` writes only while nothing is queued).
+    async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            self.wr.writable().await?;
+            match self.wr.try_write(buf) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Waits until at most `max` bytes are queued; false if the writer stopped.
@@ -272,10 +311,12 @@ impl WriteQueue {
 
 async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = sock.set_nodelay(true);
-    let (mut rd, mut wr) = sock.into_split();
+    let (mut rd, wr) = sock.into_split();
     let limits_cfg = shared.limits;
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     let queue = Arc::new(WriteQueue {
+        wr,
+        inline: std::sync::Mutex::new(()),
         bytes: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
         drained: Notify::new(),
@@ -289,7 +330,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 // already queued rather than one syscall each (large ones go alone, uncopied).
                 let mut pending = None;
                 let res = if frame.len() >= COALESCE_BYTES || rx.is_empty() {
-                    wr.write_all(&frame).await.map(|()| frame.len())
+                    queue.write_all(&frame).await.map(|()| frame.len())
                 } else {
                     batch.clear();
                     batch.extend_from_slice(&frame);
@@ -303,10 +344,10 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                             Err(_) => break,
                         }
                     }
-                    wr.write_all(&batch).await.map(|()| batch.len())
+                    queue.write_all(&batch).await.map(|()| batch.len())
                 };
                 let res = match (res, pending) {
-                    (Ok(n), Some(f)) => wr.write_all(&f).await.map(|()| n + f.len()),
+                    (Ok(n), Some(f)) => queue.write_all(&f).await.map(|()| n + f.len()),
                     (res, _) => res,
                 };
                 match res {
@@ -324,11 +365,13 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
             queue.closed.store(true, Ordering::Release);
             queue.drained.notify_one();
-            let _ = wr.shutdown().await;
+            // The write half sends FIN when the last holder of `queue` drops it.
         })
     };
     let mut codec = ServerCodec::new(shared.max_frame);
     let mut buf = BytesMut::new();
+    // Responses of the appends run inline, sent together once this read's frames are decoded.
+    let mut answers = BytesMut::new();
     let in_flight = Arc::new(Semaphore::new(limits_cfg.max_in_flight));
     let client_id = shared.next_client.fetch_add(1, Ordering::Relaxed);
     let limits = Limits {
@@ -346,7 +389,9 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     warn!(%peer, client = client_id, queued_bytes = queue.bytes.load(Ordering::Relaxed), max = limits_cfg.max_write_queue_bytes,
                         "pausing requests: the client does not read its responses (--max-write-queue-bytes); logged once per connection");
                 }
-                if !queue.wait_below(limits_cfg.max_write_queue_bytes).await {
+                if !flush(&queue, &tx, &mut answers)
+                    || !queue.wait_below(limits_cfg.max_write_queue_bytes).await
+                {
                     break 'read;
                 }
             }
@@ -355,6 +400,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 Ok(None) => break,
                 Err(e) => {
                     warn!(%peer, "closing connection: {e}");
+                    flush(&queue, &tx, &mut answers);
                     if let Some(reply) = e.reply() {
                         queue.push(&tx, reply.freeze());
                     }
@@ -397,6 +443,9 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                                     "pausing requests: {} in flight on one connection (--max-in-flight); logged once per connection",
                                     limits_cfg.max_in_flight);
                             }
+                            if !flush(&queue, &tx, &mut answers) {
+                                break 'read;
+                            }
                             let Ok(p) = in_flight.clone().acquire_owned().await else {
                                 break 'read;
                             };
@@ -404,28 +453,39 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                         }
                     };
                     let inline = matches!(req, Request::AppendMessage(_));
-                    let mut task = Box::pin({
-                        let (shared, tx, queue) = (shared.clone(), tx.clone(), queue.clone());
-                        async move {
-                            let out = handle(&shared.store, &shared.telemetry, limits, req).await;
-                            queue.push(&tx, out.freeze());
-                            drop(permit);
-                        }
+                    let mut work = Box::pin({
+                        let shared = shared.clone();
+                        async move { handle(&shared.store, &shared.telemetry, limits, req).await }
                     });
                     // An append that needs no fsync completes without waiting: run it here
-                    // rather than pay for a task per message. Polling with a no-op waker is
-                    // sound because a pending future is then spawned, and the runtime polls
-                    // it again with a real waker before it waits for anything.
-                    let done = inline
-                        && task
-                            .as_mut()
-                            .poll(&mut Context::from_waker(Waker::noop()))
-                            .is_ready();
-                    if !done {
-                        tokio::spawn(task);
+                    // rather than pay for a task per message, and collect its response with the
+                    // others of this read (one write for all of them). Polling with a no-op
+                    // waker is sound because a pending future is then spawned, and the runtime
+                    // polls it again with a real waker before it waits for anything.
+                    if inline {
+                        if let Poll::Ready(out) =
+                            work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                        {
+                            drop(permit);
+                            answers.extend_from_slice(&out);
+                            if answers.len() >= COALESCE_BYTES && !flush(&queue, &tx, &mut answers)
+                            {
+                                break 'read;
+                            }
+                            continue;
+                        }
                     }
+                    let (tx, queue) = (tx.clone(), queue.clone());
+                    tokio::spawn(async move {
+                        let out = work.await;
+                        queue.push(&tx, out.freeze());
+                        drop(permit);
+                    });
                 }
             }
+        }
+        if !flush(&queue, &tx, &mut answers) {
+            break;
         }
         // An idle connection holds no read buffer (10,000 idle clients would otherwise pin
         // 64 KiB each): the buffer is released once every frame in it is decoded, and
@@ -459,9 +519,15 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
     }
+    flush(&queue, &tx, &mut answers);
     drop(tx);
     let _ = writer.await;
     debug!(%peer, client = client_id, "connection closed");
+}
+
+/// Sends the collected inline responses (false if the connection's writer stopped).
+fn flush(queue: &WriteQueue, tx: &mpsc::UnboundedSender<Bytes>, answers: &mut BytesMut) -> bool {
+    answers.is_empty() || queue.push(tx, answers.split().freeze())
 }
 
 /// Bytes asked of the socket per read.
@@ -536,19 +602,45 @@ mod tests {
         }
     }
 
-    fn queue(bytes: usize) -> Arc<WriteQueue> {
-        Arc::new(WriteQueue {
+    /// A write queue on one end of a loopback connection, and the other end.
+    async fn queue(bytes: usize) -> (Arc<WriteQueue>, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (peer, _) = l.accept().await.unwrap();
+        let (_, wr) = ours.into_split();
+        let q = Arc::new(WriteQueue {
+            wr,
+            inline: std::sync::Mutex::new(()),
             bytes: AtomicUsize::new(bytes),
             closed: AtomicBool::new(false),
             drained: Notify::new(),
-        })
+        });
+        (q, peer)
+    }
+
+    #[tokio::test]
+    async fn responses_go_inline_only_when_nothing_is_queued() {
+        use tokio::io::AsyncReadExt;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (q, mut peer) = queue(0).await;
+        assert!(q.push(&tx, Bytes::from_static(b"first")));
+        assert!(rx.try_recv().is_err(), "nothing queued: written inline");
+        assert_eq!(q.bytes.load(Ordering::Relaxed), 0);
+        let mut got = [0u8; 5];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"first");
+        // The writer holds 3 unwritten bytes: the next frame queues behind them.
+        q.bytes.store(3, Ordering::Release);
+        assert!(q.push(&tx, Bytes::from_static(b"second")));
+        assert_eq!(&rx.try_recv().unwrap()[..], b"second");
+        assert_eq!(q.bytes.load(Ordering::Relaxed), 9);
     }
 
     #[tokio::test]
     async fn write_queue_pauses_until_drained_or_closed() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let q = queue(0);
-        assert!(q.push(&tx, Bytes::from_static(b"0123456789")));
+        let (q, _peer) = queue(1).await; // something queued: pushes go to the writer
+        assert!(q.push(&tx, Bytes::from_static(b"012345678")));
         assert_eq!(q.bytes.load(Ordering::Relaxed), 10);
         assert!(q.wait_below(10).await, "at the limit is not above it");
 
@@ -566,10 +658,10 @@ mod tests {
         q.bytes.fetch_sub(5, Ordering::AcqRel);
         q.drained.notify_one();
         assert!(waiter.await.unwrap());
-        assert_eq!(rx.recv().await.unwrap().len(), 10);
+        assert_eq!(rx.recv().await.unwrap().len(), 9);
 
         // A writer that stopped releases a paused reader with `false`.
-        let q = queue(100);
+        let (q, _peer) = queue(100).await;
         let waiter = tokio::spawn({
             let q = q.clone();
             async move { q.wait_below(4).await }
@@ -577,6 +669,10 @@ mod tests {
         q.closed.store(true, Ordering::Release);
         q.drained.notify_one();
         assert!(!waiter.await.unwrap());
+        assert!(
+            !q.push(&tx, Bytes::from_static(b"late")),
+            "a stopped writer takes nothing"
+        );
     }
 
     #[test]
