@@ -22,7 +22,7 @@ from stream_manager import (
     StrategyOnFull,
 )
 
-from test_export_http import FAST_EXPORTER, NO_PROXY_ENV
+from test_export_http import FAST_EXPORTER, NO_PROXY_ENV, wait_until
 
 METRICS = ("--metrics-address", "127.0.0.1:0")
 LISTENING = re.compile(r"metrics and health endpoint listening on http://127\.0\.0\.1:(\d+)/metrics")
@@ -153,17 +153,6 @@ def health(d):
     status, headers, body = request(d.metrics_port, "/health")
     assert headers["Content-Type"] == "application/json", headers
     return status, json.loads(body)
-
-
-def wait_until(cond, timeout, what, ctx=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %.1f s waiting for %s\n%s" % (timeout, what, ctx()))
-        time.sleep(0.02)
 
 
 def http_stream(name, uri, identifier="h", persistence=Persistence.File, **kw):
