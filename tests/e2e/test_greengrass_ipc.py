@@ -10,13 +10,15 @@ metrics with PutComponentMetric (every 200 ms here).
 import time
 
 import pytest
-from stream_manager import MessageStreamDefinition, StrategyOnFull, StreamManagerClient
+from stream_manager import MessageStreamDefinition, StrategyOnFull
 from stream_manager.exceptions import ConnectFailedException
 
 from awsfakes import fake_aws  # noqa: F401  (fixture)
 from ggnucleus import FakeNucleus
 from rawclient import ST_UNAUTHORIZED
+from test_auth import sdk_client
 from test_export_aws import FAKE_KEY, FAKE_SECRET, aws_env, key_env, kinesis_def
+from test_export_http import wait_until
 
 GOOD = "token-of-a-client-component"
 METRIC_NAMES = {"BytesAppended", "BytesUploadedToIoTAnalytics", "BytesUploadedToKinesis",
@@ -40,22 +42,6 @@ def start(daemon_factory, nucleus, env=None, label="gg"):
     return daemon_factory(env=e, label=label)
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def sdk(port, monkeypatch, token):
-    if token is None:
-        monkeypatch.delenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", raising=False)
-    else:
-        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
-    return StreamManagerClient(port=port, connect_timeout=5, request_timeout=10)
 
 
 def test_port_then_running_then_valid_client(daemon_factory, nucleus, monkeypatch):
@@ -70,14 +56,14 @@ def test_port_then_running_then_valid_client(daemon_factory, nucleus, monkeypatc
     assert ops[:2] == ["aws.greengrass#UpdateConfiguration", "aws.greengrass#UpdateState"], ops
     assert "Stream Manager reporting the state: RUNNING" in d.stderr_text()
 
-    c = sdk(d.port, monkeypatch, GOOD)
+    c = sdk_client(d.port, monkeypatch, GOOD)
     d.clients.append(c)
     c.create_message_stream(MessageStreamDefinition(name="gg", strategy_on_full=StrategyOnFull.RejectNewData))
     assert c.append_message("gg", b"hello") == 0
     assert c.read_messages("gg")[0].payload == b"hello"
     assert nucleus.snapshot("validations") == [GOOD]
     # A second client with the same token within a minute: the cached answer, no new question.
-    c2 = sdk(d.port, monkeypatch, GOOD)
+    c2 = sdk_client(d.port, monkeypatch, GOOD)
     d.clients.append(c2)
     assert c2.list_streams() == ["gg"]
     assert nucleus.snapshot("validations") == [GOOD]
@@ -88,7 +74,7 @@ def test_port_then_running_then_valid_client(daemon_factory, nucleus, monkeypatc
 def test_invalid_or_missing_token_is_refused(daemon_factory, nucleus, monkeypatch, token):
     d = start(daemon_factory, nucleus)
     with pytest.raises(ConnectFailedException):
-        sdk(d.port, monkeypatch, token)
+        sdk_client(d.port, monkeypatch, token)
     r = d.raw(handshake=False)
     resp = r.handshake(auth_token=token or None, request_id="gg-auth")
     assert resp["status"] == ST_UNAUTHORIZED, resp
@@ -100,14 +86,14 @@ def test_invalid_or_missing_token_is_refused(daemon_factory, nucleus, monkeypatc
         assert "no authToken" in msg, msg
         assert nucleus.snapshot("validations") == [], "a missing token is refused without asking"
     # The daemon is fine for a good client afterwards.
-    good = sdk(d.port, monkeypatch, GOOD)
+    good = sdk_client(d.port, monkeypatch, GOOD)
     d.clients.append(good)
     assert good.list_streams() == []
 
 
 def test_authentication_can_be_turned_off(daemon_factory, nucleus, monkeypatch):
     d = start(daemon_factory, nucleus, env={"STREAM_MANAGER_AUTHENTICATE_CLIENT": "false"})
-    c = sdk(d.port, monkeypatch, None)
+    c = sdk_client(d.port, monkeypatch, None)
     d.clients.append(c)
     assert c.list_streams() == []
     wait_until(lambda: "RUNNING" in nucleus.snapshot("states"), 10, "RUNNING")
@@ -157,7 +143,7 @@ def test_metrics_are_deltas_that_sum_to_the_bytes(daemon_factory, nucleus, fake_
 def test_daemon_serves_through_nucleus_loss_and_reconnects(daemon_factory, nucleus, monkeypatch):
     d = start(daemon_factory, nucleus)
     wait_until(lambda: "RUNNING" in nucleus.snapshot("states"), 10, "RUNNING")
-    c = sdk(d.port, monkeypatch, GOOD)
+    c = sdk_client(d.port, monkeypatch, GOOD)
     d.clients.append(c)
     c.create_message_stream(MessageStreamDefinition(name="s", strategy_on_full=StrategyOnFull.RejectNewData))
 
@@ -186,7 +172,7 @@ def test_daemon_serves_through_nucleus_loss_and_reconnects(daemon_factory, nucle
 
 def _try_connect(port, monkeypatch):
     try:
-        return sdk(port, monkeypatch, GOOD)
+        return sdk_client(port, monkeypatch, GOOD)
     except ConnectFailedException:
         return None
 
@@ -195,7 +181,7 @@ def test_wrong_svcuid_is_logged_and_clients_refused(daemon_factory, nucleus, mon
     d = start(daemon_factory, nucleus, env={"SVCUID": "not-the-components-token"})
     wait_until(lambda: len(nucleus.snapshot("connects")) >= 1, 10, "a CONNECT")
     with pytest.raises(ConnectFailedException):
-        sdk(d.port, monkeypatch, GOOD)
+        sdk_client(d.port, monkeypatch, GOOD)
     wait_until(lambda: "refused the connection" in d.stderr_text(), 10, "the rejection in the log")
     assert "not-the-components-token" not in d.stderr_text()
     assert d.alive()
