@@ -3,7 +3,7 @@
 
 use crate::{
     decode_records, index_segment, scan_segment, scan_segment_tail, Full, LogSettings,
-    MemorySegments, RecoveryAction, RetentionPlan, SealedFile, StreamLog, TailCheckpoint,
+    MemorySegments, RecoveryAction, SealedFile, StreamLog, TailCheckpoint,
 };
 
 fn settings() -> LogSettings {
@@ -124,7 +124,7 @@ fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
         .collect();
     let (full, actions) = StreamLog::recover(settings(), scans);
     let mut repaired = mem.clone();
-    repair(&mut repaired, &actions);
+    repaired.repair(&actions);
     served(&full, &repaired, appended, false);
     let scans = repaired
         .segments()
@@ -168,7 +168,7 @@ fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
     }
     let (mut lazy, actions) = StreamLog::recover_lazy(settings(), sealed, Some(last));
     let mut repaired = mem.clone();
-    repair(&mut repaired, &actions);
+    repaired.repair(&actions);
     let bases: Vec<u64> = lazy.segment_bases().collect();
     for base in bases {
         let req = lazy.index_request(base).expect("segment exists");
@@ -198,23 +198,6 @@ fn check(mem: &MemorySegments, appended: Option<(&Appended, bool)>) {
         plan = lazy.plan_read(0, u64::MAX, u64::MAX);
     }
     assert_eq!(plan, before);
-}
-
-fn repair(mem: &mut MemorySegments, actions: &[RecoveryAction]) {
-    for a in actions {
-        match a {
-            RecoveryAction::Truncate { segment, len } => mem.truncate(*segment, *len as usize),
-            RecoveryAction::RewriteHeader { segment } => {
-                mem.truncate(*segment, 0);
-                mem.execute_retention(&RetentionPlan {
-                    new_segment: Some(*segment),
-                    evict: vec![],
-                });
-            }
-            RecoveryAction::Delete { segment } => mem.remove(*segment),
-            RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. } => {}
-        }
-    }
 }
 
 /// Everything a read serves decodes; with tail-only damage it is a prefix of `appended`.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::record::{record_header, segment_header};
-use crate::{AppendPlan, ReadChunk, RetentionPlan};
+use crate::{AppendPlan, ReadChunk, RecoveryAction, RetentionPlan};
 
 /// Segment bytes kept in memory, keyed by base sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +75,25 @@ impl MemorySegments {
     /// Removes a segment (test and fuzz helper).
     pub fn remove(&mut self, base: u64) {
         self.segments.remove(&base);
+    }
+
+    /// Carries out recovery's repairs on these segments, as the runtime does on files (test
+    /// and fuzz helper): cut torn tails, rewrite a lost header, delete, leave the rest.
+    pub fn repair(&mut self, actions: &[RecoveryAction]) {
+        for a in actions {
+            match a {
+                RecoveryAction::Truncate { segment, len } => self.truncate(*segment, *len as usize),
+                RecoveryAction::RewriteHeader { segment } => {
+                    self.truncate(*segment, 0);
+                    self.execute_retention(&RetentionPlan {
+                        new_segment: Some(*segment),
+                        evict: vec![],
+                    });
+                }
+                RecoveryAction::Delete { segment } => self.remove(*segment),
+                RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. } => {}
+            }
+        }
     }
 
     /// Flips bit `bit` (0..8) of one byte of a segment (simulates a bit flip).

@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use sm_log::{
     decode_records, index_segment, scan_segment, scan_segment_tail, Full, LogSettings,
-    MemorySegments, RecoveryAction, RetentionPlan, SealedFile, StreamLog, TailCheckpoint,
+    MemorySegments, RecoveryAction, SealedFile, StreamLog, TailCheckpoint,
 };
 
 type Appended = Vec<(u64, Vec<u8>, i64)>;
@@ -37,23 +37,6 @@ fn build(lens: &[usize], segment_size: u64) -> (StreamLog, MemorySegments, Appen
         appended.push((plan.seq, payload, 1_000 + i as i64));
     }
     (log, mem, appended)
-}
-
-fn repair(mem: &mut MemorySegments, actions: &[RecoveryAction]) {
-    for a in actions {
-        match a {
-            RecoveryAction::Truncate { segment, len } => mem.truncate(*segment, *len as usize),
-            RecoveryAction::RewriteHeader { segment } => {
-                mem.truncate(*segment, 0);
-                mem.execute_retention(&RetentionPlan {
-                    new_segment: Some(*segment),
-                    evict: vec![],
-                });
-            }
-            RecoveryAction::Delete { segment } => mem.remove(*segment),
-            RecoveryAction::Ignore { .. } | RecoveryAction::SealedDamage { .. } => {}
-        }
-    }
 }
 
 /// Lazy recovery as the runtime does it: sealed files by length, the last one scanned (from
@@ -134,7 +117,7 @@ fn every_cut_of_the_last_records_recovers_a_prefix() {
                 StreamLog::recover(settings(256), scans)
             };
             let mut r = m.clone();
-            repair(&mut r, &actions);
+            r.repair(&actions);
             let kept = assert_prefix(&mut back, &r, &appended);
             // Every record wholly before the cut survives.
             let whole = appended
@@ -179,7 +162,7 @@ fn garbage_after_the_last_record_is_truncated() {
             actions.as_slice(),
             [RecoveryAction::Truncate { .. }]
         ));
-        repair(&mut m, &actions);
+        m.repair(&actions);
         assert_eq!(assert_prefix(&mut back, &m, &appended), appended.len());
     }
 }
@@ -199,7 +182,7 @@ fn a_cut_never_goes_below_the_checkpoint() {
         let mut m = mem2.clone();
         m.truncate(last, cut);
         let (mut back, actions) = recover_lazy(&m, Some(&ckpt), 10_000);
-        repair(&mut m, &actions);
+        m.repair(&actions);
         assert!(!back.is_indexed(last), "only the tail was scanned");
         let kept = assert_prefix(&mut back, &m, &appended2);
         assert!(kept >= 12, "cut {cut}: checkpointed records kept");
@@ -270,7 +253,7 @@ fn missing_and_short_sealed_files_are_handled() {
     m.truncate(bases[0], 0);
     let (mut back, actions) = recover_lazy(&m, None, 128);
     assert_eq!(actions, vec![RecoveryAction::Delete { segment: bases[0] }]);
-    repair(&mut m, &actions);
+    m.repair(&actions);
     assert_eq!(back.oldest_seq(), bases[1]);
     assert_eq!(read_all(&mut back, &m).0.len() as u64, 12 - bases[1]);
 }
@@ -299,7 +282,7 @@ proptest! {
         let (mut lazy, actions) = recover_lazy(&mem, None, segment_size);
         prop_assert_eq!(&actions, &full_actions);
         prop_assert_eq!(full.next_seq(), lazy.next_seq());
-        repair(&mut mem, &actions);
+        mem.repair(&actions);
         assert_prefix(&mut lazy, &mem, &appended);
     }
 }
