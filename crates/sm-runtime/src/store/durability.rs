@@ -214,13 +214,7 @@ impl Store {
         for t in pending {
             self.remove_trash(t);
         }
-        let streams: Vec<_> = self
-            .streams
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let streams = self.streams();
         for s in streams {
             s.checkpoint_tick();
         }
@@ -233,13 +227,7 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len();
-        let streams: Vec<_> = self
-            .streams
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let streams = self.streams();
         trash
             + streams
                 .iter()
