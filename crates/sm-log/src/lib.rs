@@ -419,6 +419,43 @@ impl StreamLog {
         })
     }
 
+    /// Plans appending messages of `payload_lens` one after another for as long as they go
+    /// into the active segment with no retention action (no segment to create, none to
+    /// evict, nothing refused): the plans [`Self::plan_append`] would return for them in turn,
+    /// each applied before the next, so the caller can write them all at once and then
+    /// [`Self::apply_append`] each. Returns that prefix; it is empty when the first message
+    /// needs a roll or an eviction or is refused, which [`Self::plan_append`] then plans alone.
+    pub fn plan_run(&self, payload_lens: &[u64], now_ms: i64) -> Vec<AppendPlan> {
+        let Some(active) = self.segments.back() else {
+            return Vec::new();
+        };
+        let (max, segment_size) = (self.settings.max_size, self.settings.segment_size);
+        let (mut count, mut len, mut total) = (active.count(), active.len, self.total);
+        let mut plans = Vec::new();
+        for &payload_len in payload_lens {
+            let rec = RECORD_HEADER_LEN + payload_len.min(MAX_PAYLOAD + 1);
+            let fits = payload_len <= MAX_PAYLOAD
+                && SEGMENT_HEADER_LEN + rec <= max
+                && !(count > 0 && len + rec > segment_size)
+                && total + rec <= max;
+            if !fits {
+                break;
+            }
+            plans.push(AppendPlan {
+                seq: self.next_seq + plans.len() as u64,
+                ingest_time: now_ms,
+                payload_len,
+                retention: RetentionPlan::default(),
+                segment: active.base,
+                offset: len,
+            });
+            count += 1;
+            len += rec;
+            total += rec;
+        }
+        plans
+    }
+
     /// Records that `plan` (from [`Self::plan_append`] on this state) was executed.
     pub fn apply_append(&mut self, plan: &AppendPlan) {
         self.apply_retention(&plan.retention);

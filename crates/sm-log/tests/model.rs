@@ -197,3 +197,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `plan_run` returns exactly the plans `plan_append` gives one at a time (each applied
+    /// before the next), and stops at the first message that needs a retention action or is
+    /// refused.
+    #[test]
+    fn run_plans_are_the_sequential_plans(
+        settings in settings(),
+        before in prop::collection::vec(1u64..700, 0..40),
+        lens in prop::collection::vec(prop_oneof![8 => 1u64..700, 1 => 700u64..20_000], 0..40),
+    ) {
+        let mut log = StreamLog::new(settings, 0);
+        for len in before {
+            if let Ok(plan) = log.plan_append(len, 5) {
+                log.apply_append(&plan);
+            }
+        }
+        let run = log.plan_run(&lens, 9);
+        prop_assert!(run.len() <= lens.len());
+        for (plan, &len) in run.iter().zip(&lens) {
+            let one = log.plan_append(len, 9);
+            prop_assert_eq!(Ok(plan), one.as_ref());
+            prop_assert!(plan.retention.is_empty());
+            log.apply_append(plan);
+        }
+        if let Some(&next) = lens.get(run.len()) {
+            if let Ok(plan) = log.plan_append(next, 9) {
+                prop_assert!(!plan.retention.is_empty(), "{:?} could have joined the run", plan);
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! required field becomes a [`crate::ValidationError`] naming it, not a decode failure).
 //! Responses encode with absent optional fields omitted, as the SDKs do.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::definition::MessageStreamDefinition;
@@ -68,25 +69,24 @@ pub struct AppendMessageRequest {
     /// Stream name.
     #[serde(default)]
     pub name: Option<String>,
-    /// The message (at least one byte).
+    /// The message (at least one byte); shares the received frame's buffer.
     #[serde(default, with = "opt_bytes")]
-    pub payload: Option<Vec<u8>>,
+    pub payload: Option<Bytes>,
 }
 
 mod opt_bytes {
+    use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(b) => s.serialize_bytes(b),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map(serde_bytes::ByteBuf::into_vec))
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map(|b| Bytes::from(b.into_vec())))
     }
 }
 

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sm_model::{
-    validate, AppendMessageRequest, AppendMessageResponse, DescribeMessageStreamResponse,
-    ListStreamsResponse, MessageRef, MessageStreamInfo, NamedRequest, ReadMessagesRequest,
-    ReadMessagesResponse, ResponseStatusCode, StreamDefinitionRequest,
+    validate, AppendMessageRequest, DescribeMessageStreamResponse, ListStreamsResponse, MessageRef,
+    MessageStreamInfo, NamedRequest, ReadMessagesRequest, ReadMessagesResponse, ResponseStatusCode,
+    StreamDefinitionRequest,
 };
-use sm_wire::{encode_frame, encode_status, Op, Request};
+use sm_wire::{encode_append_success, encode_frame, encode_status, Op, Request};
 use tracing::debug;
 
 use crate::clock;
@@ -52,7 +52,7 @@ pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Re
                 };
                 Ok(Some(encode_frame(op.response(), &resp, &mut out)))
             }
-            Request::AppendMessage(r) => append(store, telemetry, r, id.clone(), &mut out).await,
+            Request::AppendMessage(r) => return append_batch(store, telemetry, vec![r]).await,
             Request::ReadMessages(r) => read(store, limits, r, id.clone(), &mut out).await,
         },
     };
@@ -157,30 +157,89 @@ fn describe(
     )))
 }
 
-async fn append(
+/// Serves appends received together on one connection (consecutive requests of one read):
+/// each is validated, consecutive valid ones to the same stream are written with one
+/// [`crate::store::Stream::write_batch`], and every response goes into one buffer (the
+/// responses' order does not matter: each carries its `requestId`). Completes without waiting
+/// unless a stream flushes on write.
+pub async fn append_batch(
     store: &Store,
     telemetry: &Counters,
-    r: AppendMessageRequest,
-    id: Option<String>,
-    out: &mut BytesMut,
-) -> Result<Encoded, OpError> {
-    let name = stream_name("name", r.name.as_deref())?;
-    let payload = validate::payload(r.payload.as_deref())?;
-    let s = store.get(&name)?;
-    let seq = s.append(payload).await.inspect_err(|e| {
-        // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
-        if e.status == ResponseStatusCode::UnknownFailure {
-            telemetry.append_io_error();
+    reqs: Vec<AppendMessageRequest>,
+) -> BytesMut {
+    let mut out = BytesMut::new();
+    let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
+    let mut group_name = String::new();
+    for r in reqs {
+        let valid = validate::request_id(r.request_id.as_deref())
+            .map_err(OpError::from)
+            .and_then(|_| stream_name("name", r.name.as_deref()))
+            .and_then(|name| {
+                validate::payload(r.payload.as_deref())?;
+                Ok(name)
+            });
+        match valid {
+            Err(e) => answer_append(r.request_id.as_deref(), Err(e), &mut out),
+            Ok(name) => {
+                if name != group_name && !group.is_empty() {
+                    append_group(store, telemetry, &group_name, &mut group, &mut out).await;
+                }
+                group_name = name;
+                group.push((r.request_id, r.payload.unwrap_or_default()));
+            }
         }
-    })?;
-    telemetry.appended(payload.len() as u64);
-    let resp = AppendMessageResponse {
-        request_id: id,
-        status: ResponseStatusCode::Success,
-        error_message: None,
-        sequence_number: Some(seq),
+    }
+    if !group.is_empty() {
+        append_group(store, telemetry, &group_name, &mut group, &mut out).await;
+    }
+    out
+}
+
+/// Writes and answers (then empties) `group`, validated appends to stream `name`.
+async fn append_group(
+    store: &Store,
+    telemetry: &Counters,
+    name: &str,
+    group: &mut Vec<(Option<String>, Bytes)>,
+    out: &mut BytesMut,
+) {
+    let results = match store.get(name) {
+        Ok(s) => {
+            let payloads: Vec<&[u8]> = group.iter().map(|(_, p)| &p[..]).collect();
+            let written = s.write_batch(&payloads);
+            s.settle(written).await
+        }
+        Err(e) => vec![Err(e); group.len()],
     };
-    Ok(Some(encode_frame(Op::AppendMessageResponse, &resp, out)))
+    for ((id, payload), result) in group.drain(..).zip(results) {
+        match &result {
+            Ok(_) => telemetry.appended(payload.len() as u64),
+            // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
+            Err(e) if e.status == ResponseStatusCode::UnknownFailure => {
+                telemetry.append_io_error();
+            }
+            Err(_) => {}
+        }
+        answer_append(id.as_deref(), result, out);
+    }
+}
+
+fn answer_append(id: Option<&str>, result: Result<i64, OpError>, out: &mut BytesMut) {
+    match result {
+        Ok(seq) => {
+            encode_append_success(id, seq, out);
+        }
+        Err(e) => {
+            debug!(request_id = ?id, status = ?e.status, "append failed: {}", e.message);
+            encode_status(
+                Op::AppendMessageResponse,
+                id,
+                e.status,
+                Some(&e.message),
+                out,
+            );
+        }
+    }
 }
 
 async fn read(

@@ -8,18 +8,18 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sm_model::{ConnectResponse, ResponseStatusCode};
+use sm_model::{AppendMessageRequest, ConnectResponse, ResponseStatusCode};
 use sm_wire::{
     encode_connect_response, encode_status, negotiate, Event, Request, ServerCodec,
     SUPPORTED_PROTOCOL_VERSIONS,
 };
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::auth::Authenticator;
-use crate::handlers::{handle, Limits};
+use crate::handlers::{append_batch, handle, Limits};
 use crate::store::Store;
 use crate::telemetry::Counters;
 
@@ -29,6 +29,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// clients write each frame at once, so a stall this long is a stuck or hostile peer
 /// (a length prefix and no body, a slowloris). Idle time between frames is not limited.
 const FRAME_STALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Appends held for one batch at most (and payload bytes): a read's worth of small messages.
+const BATCH_APPENDS: usize = 512;
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Responses smaller than this are gathered into one write when several are queued.
 const COALESCE_BYTES: usize = 64 * 1024;
 /// How often, at most, a refused connection is logged (with the number refused since).
@@ -370,7 +373,10 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     };
     let mut codec = ServerCodec::new(shared.max_frame);
     let mut buf = BytesMut::new();
-    // Responses of the appends run inline, sent together once this read's frames are decoded.
+    // Appends decoded from this read, served together when the read's frames are decoded
+    // (or before anything else); the responses of those that complete at once are sent
+    // together too.
+    let mut appends = Appends::default();
     let mut answers = BytesMut::new();
     let in_flight = Arc::new(Semaphore::new(limits_cfg.max_in_flight));
     let client_id = shared.next_client.fetch_add(1, Ordering::Relaxed);
@@ -400,6 +406,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                 Ok(None) => break,
                 Err(e) => {
                     warn!(%peer, "closing connection: {e}");
+                    appends.run(&shared, &queue, &tx, &mut answers);
                     flush(&queue, &tx, &mut answers);
                     if let Some(reply) = e.reply() {
                         queue.push(&tx, reply.freeze());
@@ -407,6 +414,11 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     break 'read;
                 }
             };
+            if !matches!(event, Event::Request(_))
+                && !appends.run(&shared, &queue, &tx, &mut answers)
+            {
+                break 'read;
+            }
             match event {
                 Event::Connect(req) => {
                     let mut out = BytesMut::new();
@@ -443,7 +455,10 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                                     "pausing requests: {} in flight on one connection (--max-in-flight); logged once per connection",
                                     limits_cfg.max_in_flight);
                             }
-                            if !flush(&queue, &tx, &mut answers) {
+                            // The appends held here may be what is in flight.
+                            if !appends.run(&shared, &queue, &tx, &mut answers)
+                                || !flush(&queue, &tx, &mut answers)
+                            {
                                 break 'read;
                             }
                             let Ok(p) = in_flight.clone().acquire_owned().await else {
@@ -452,37 +467,32 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                             p
                         }
                     };
-                    let inline = matches!(req, Request::AppendMessage(_));
-                    let mut work = Box::pin({
-                        let shared = shared.clone();
-                        async move { handle(&shared.store, &shared.telemetry, limits, req).await }
-                    });
-                    // An append that needs no fsync completes without waiting: run it here
-                    // rather than pay for a task per message, and collect its response with the
-                    // others of this read (one write for all of them). Polling with a no-op
-                    // waker is sound because a pending future is then spawned, and the runtime
-                    // polls it again with a real waker before it waits for anything.
-                    if inline {
-                        if let Poll::Ready(out) =
-                            work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-                        {
-                            drop(permit);
-                            answers.extend_from_slice(&out);
-                            if answers.len() >= COALESCE_BYTES && !flush(&queue, &tx, &mut answers)
+                    let req = match req {
+                        Request::AppendMessage(r) => {
+                            if appends.add(r, permit)
+                                && !appends.run(&shared, &queue, &tx, &mut answers)
                             {
                                 break 'read;
                             }
                             continue;
                         }
+                        other => other,
+                    };
+                    // Anything else is served after the appends before it, in its own task.
+                    if !appends.run(&shared, &queue, &tx, &mut answers) {
+                        break 'read;
                     }
-                    let (tx, queue) = (tx.clone(), queue.clone());
+                    let (tx, queue, shared) = (tx.clone(), queue.clone(), shared.clone());
                     tokio::spawn(async move {
-                        let out = work.await;
+                        let out = handle(&shared.store, &shared.telemetry, limits, req).await;
                         queue.push(&tx, out.freeze());
                         drop(permit);
                     });
                 }
             }
+        }
+        if !appends.run(&shared, &queue, &tx, &mut answers) {
+            break;
         }
         if !flush(&queue, &tx, &mut answers) {
             break;
@@ -519,10 +529,70 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
     }
+    appends.run(&shared, &queue, &tx, &mut answers);
     flush(&queue, &tx, &mut answers);
     drop(tx);
     let _ = writer.await;
     debug!(%peer, client = client_id, "connection closed");
+}
+
+/// Appends received together, held (with their in-flight permits) until they are served as
+/// one batch: consecutive records of a stream are written with one vectored write.
+#[derive(Default)]
+struct Appends {
+    reqs: Vec<AppendMessageRequest>,
+    permits: Vec<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl Appends {
+    /// Holds one append; true when the batch is full and should be served now.
+    fn add(&mut self, r: AppendMessageRequest, permit: OwnedSemaphorePermit) -> bool {
+        self.bytes += r.payload.as_ref().map_or(0, |p| p.len());
+        self.reqs.push(r);
+        self.permits.push(permit);
+        self.reqs.len() >= BATCH_APPENDS || self.bytes >= BATCH_BYTES
+    }
+
+    /// Serves the held appends. Appends that need no fsync complete without waiting: they
+    /// run here rather than in a task, and their responses join `answers` (one write for the
+    /// read). Polling with a no-op waker is sound because a pending future is then spawned,
+    /// and the runtime polls it again with a real waker before it waits for anything.
+    /// False if the connection's writer stopped.
+    fn run(
+        &mut self,
+        shared: &Arc<Shared>,
+        queue: &Arc<WriteQueue>,
+        tx: &mpsc::UnboundedSender<Bytes>,
+        answers: &mut BytesMut,
+    ) -> bool {
+        if self.reqs.is_empty() {
+            return true;
+        }
+        let reqs = std::mem::take(&mut self.reqs);
+        let permits = std::mem::take(&mut self.permits);
+        self.bytes = 0;
+        let mut work = Box::pin({
+            let shared = shared.clone();
+            async move { append_batch(&shared.store, &shared.telemetry, reqs).await }
+        });
+        if let Poll::Ready(out) = work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            drop(permits);
+            if answers.is_empty() {
+                *answers = out;
+            } else {
+                answers.extend_from_slice(&out);
+            }
+            return answers.len() < COALESCE_BYTES || flush(queue, tx, answers);
+        }
+        let (tx, queue) = (tx.clone(), queue.clone());
+        tokio::spawn(async move {
+            let out = work.await;
+            queue.push(&tx, out.freeze());
+            drop(permits);
+        });
+        true
+    }
 }
 
 /// Sends the collected inline responses (false if the connection's writer stopped).

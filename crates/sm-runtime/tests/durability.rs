@@ -311,6 +311,59 @@ async fn a_roll_that_fails_on_its_record_is_undone() {
     assert_eq!(read_all(&store, "s"), before);
 }
 
+/// A batch is written in runs (one vectored write each) split at segment rolls: the same
+/// records as one append each, readable at once and after a restart; a disk that fills in the
+/// middle of a run fails that run whole (no part of it stays in the file) and the batch goes on.
+#[tokio::test]
+async fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let faults = Faults::none();
+    let store = Store::open_with(&root, faults.clone()).unwrap();
+    store.create(def("s", 4096, false)).unwrap();
+    let s = store.get("s").unwrap();
+    let payloads: Vec<Vec<u8>> = (0..300).map(payload).collect();
+    let results = s.settle(s.write_batch(&payloads)).await;
+    let seqs: Vec<i64> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(seqs, (0..300).collect::<Vec<i64>>());
+    assert!(segments_of(&root, "s").len() > 5, "the batch rolled segments");
+    let got = read_all(&store, "s");
+    assert_eq!(got.len(), 300);
+    for (m, p) in got.iter().zip(&payloads) {
+        assert_eq!(&m.payload, p);
+    }
+
+    // Room for 2.5 records of the next run: the run fails whole; space back, the rest of the
+    // batch is written after the records already there.
+    let len_of = |root: &Path| {
+        let last = segments_of(root, "s").pop().unwrap();
+        fs::metadata(last).unwrap().len()
+    };
+    let len_before = len_of(&root);
+    let size = |i: usize| 24 + payload(i).len() as u64;
+    faults.set_write_budget(Some(size(1000) + size(1001) + size(1002) / 2));
+    let batch: Vec<Vec<u8>> = (1000..1005).map(payload).collect();
+    let results = s.settle(s.write_batch(&batch)).await;
+    assert!(results.iter().all(|r| r
+        .as_ref()
+        .is_err_and(|e| e.message.contains("No space left"))));
+    faults.set_write_budget(None);
+    assert_eq!(len_of(&root), len_before, "no part of the failed run stays");
+    let results = s.settle(s.write_batch(&batch)).await;
+    assert_eq!(
+        results.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        (300..305).collect::<Vec<i64>>()
+    );
+    assert!(len_of(&root) > len_before);
+    let before = read_all(&store, "s");
+    assert_eq!(before.len(), 305);
+    assert_eq!(before[300].payload, batch[0]);
+    drop(s);
+    drop(store);
+    let store = Store::open(&root).unwrap();
+    assert_eq!(read_all(&store, "s"), before, "the files match the log");
+}
+
 #[tokio::test]
 async fn failed_segment_removals_are_retried() {
     let tmp = tempfile::tempdir().unwrap();

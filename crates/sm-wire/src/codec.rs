@@ -1,6 +1,6 @@
 //! The server side of a connection: version byte, Connect, then typed requests.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sm_model::{
@@ -8,6 +8,7 @@ use sm_model::{
     ReadMessagesRequest, ResponseStatusCode, StatusResponse, StreamDefinitionRequest,
 };
 
+use crate::append::decode_append_request;
 use crate::cbor_scan::request_id_of;
 use crate::frame::{FrameDecoder, FrameError, Inbound};
 use crate::Op;
@@ -244,7 +245,7 @@ fn typed<T: DeserializeOwned>(op: Op, payload: &[u8], wrap: fn(T) -> Request) ->
     }
 }
 
-fn decode_request(op: u8, payload: &[u8]) -> Event {
+fn decode_request(op: u8, payload: &Bytes) -> Event {
     match Op::from_u8(op) {
         Some(Op::CreateMessageStream) => typed(
             Op::CreateMessageStream,
@@ -266,7 +267,10 @@ fn decode_request(op: u8, payload: &[u8]) -> Event {
             payload,
             Request::DescribeMessageStream,
         ),
-        Some(Op::AppendMessage) => typed(Op::AppendMessage, payload, Request::AppendMessage),
+        Some(Op::AppendMessage) => match decode_append_request(payload) {
+            Some(r) => Event::Request(Request::AppendMessage(r)),
+            None => typed(Op::AppendMessage, payload, Request::AppendMessage),
+        },
         Some(Op::ReadMessages) => typed(Op::ReadMessages, payload, Request::ReadMessages),
         Some(Op::ListStreams) => typed(Op::ListStreams, payload, Request::ListStreams),
         Some(Op::Connect) => Event::Reject(Rejection {

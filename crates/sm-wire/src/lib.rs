@@ -23,12 +23,14 @@
 //! Every request gets exactly one response carrying its `requestId` verbatim; the codec
 //! recovers the `requestId` even from a request it cannot fully decode ([`request_id_of`]).
 
+mod append;
 mod cbor_scan;
 mod codec;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use append::{decode_append_request, encode_append_success};
 pub use cbor_scan::request_id_of;
 pub use codec::{
     encode_connect_response, encode_frame, encode_status, negotiate, EncodeError, Event, Rejection,

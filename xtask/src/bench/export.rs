@@ -163,7 +163,7 @@ impl Client {
                 let req = AppendMessageRequest {
                     request_id: self.id(),
                     name: Some(stream.into()),
-                    payload: Some(payload.to_vec()),
+                    payload: Some(bytes::Bytes::copy_from_slice(payload)),
                 };
                 encode_frame(Op::AppendMessage, &req, &mut out)?;
                 sent += 1;

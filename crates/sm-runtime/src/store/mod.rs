@@ -166,6 +166,26 @@ pub struct OwnedMessage {
     pub payload: Vec<u8>,
 }
 
+/// Payloads written by [`Stream::write_batch`], not yet acknowledged.
+#[derive(Debug)]
+#[must_use = "a written batch is acknowledged by Stream::settle"]
+pub struct WrittenBatch {
+    /// Each payload's sequence number or error, in order.
+    results: Vec<Result<i64, OpError>>,
+    /// Each payload's length.
+    lens: Vec<u64>,
+    /// The newest record written when the stream flushes on write: acknowledgements wait
+    /// until it is durable.
+    sync_upto: Option<u64>,
+}
+
+impl WrittenBatch {
+    /// Whether [`Stream::settle`] waits for an fsync.
+    pub fn needs_sync(&self) -> bool {
+        self.sync_upto.is_some()
+    }
+}
+
 /// What a read attempt found.
 pub enum ReadOutcome {
     /// Enough messages.
@@ -196,39 +216,119 @@ impl Stream {
     /// Appends one validated payload; returns its sequence number once it is stored (and
     /// durable, with flushOnWrite).
     pub async fn append(&self, payload: &[u8]) -> Result<i64, OpError> {
-        let (seq, sync) = {
+        let written = self.write_batch(&[payload]);
+        self.settle(written)
+            .await
+            .pop()
+            .expect("one result per payload")
+    }
+
+    /// Writes validated payloads in order, each run of records that fits the active segment
+    /// with one vectored write (the others one by one, with their segment roll or eviction),
+    /// under one hold of the stream's lock. Nothing is acknowledged yet: pass the result to
+    /// [`Self::settle`].
+    pub fn write_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> WrittenBatch {
+        let mut results = Vec::with_capacity(payloads.len());
+        let lens: Vec<u64> = payloads.iter().map(|p| p.as_ref().len() as u64).collect();
+        let (sync, newest) = {
             let mut st = self.lock();
             if st.deleted {
-                return Err(OpError::not_found(&self.name));
+                results.resize(payloads.len(), Err(OpError::not_found(&self.name)));
+                return WrittenBatch {
+                    results,
+                    lens: Vec::new(),
+                    sync_upto: None,
+                };
             }
-            let plan = st
-                .log
-                .plan_append(payload.len() as u64, clock::now_ms())
-                .map_err(|e| {
-                    OpError::new(
-                        ResponseStatusCode::InvalidRequest,
-                        format!("cannot append to stream {:?}: {e}", self.name),
-                    )
-                })?;
-            st.segments
-                .execute_append(&plan, payload)
-                .map_err(|e| OpError::io("append", &self.name, &e))?;
-            st.log.apply_append(&plan);
+            let now = clock::now_ms();
+            let mut newest = None;
+            let mut i = 0;
+            while i < payloads.len() {
+                let st = &mut *st;
+                let run = st.log.plan_run(&lens[i..], now);
+                if !run.is_empty() {
+                    let n = run.len();
+                    match st.segments.execute_run(&run, &payloads[i..i + n]) {
+                        Ok(()) => {
+                            for plan in &run {
+                                st.log.apply_append(plan);
+                                results.push(Ok(plan.seq as i64));
+                            }
+                            newest = Some(run[n - 1].seq);
+                        }
+                        Err(e) => {
+                            let e = OpError::io("append", &self.name, &e);
+                            results.resize(results.len() + n, Err(e));
+                        }
+                    }
+                    i += n;
+                    continue;
+                }
+                let one = st
+                    .log
+                    .plan_append(lens[i], now)
+                    .map_err(|e| {
+                        OpError::new(
+                            ResponseStatusCode::InvalidRequest,
+                            format!("cannot append to stream {:?}: {e}", self.name),
+                        )
+                    })
+                    .and_then(|plan| {
+                        st.segments
+                            .execute_append(&plan, payloads[i].as_ref())
+                            .map_err(|e| OpError::io("append", &self.name, &e))?;
+                        st.log.apply_append(&plan);
+                        Ok(plan.seq)
+                    });
+                if let Ok(seq) = one {
+                    newest = Some(seq);
+                }
+                results.push(one.map(|seq| seq as i64));
+                i += 1;
+            }
             let flush = StorageSettings::of(&st.def).flush_on_write;
-            (plan.seq, flush && matches!(st.segments, Segments::File(_)))
+            (flush && matches!(st.segments, Segments::File(_)), newest)
         };
-        self.changed.send_modify(|v| *v += 1);
-        self.activity.notify_one();
-        if sync {
-            self.commit
-                .wait_durable(seq, || self.sync_snapshot())
-                .await
-                .map_err(|e| OpError::io("fsync", &self.name, &e))?;
+        if newest.is_some() {
+            // Long-poll readers subscribe before they look, so with none subscribed there is
+            // no one to wake (and no version to bump for a reader yet to come).
+            if self.changed.receiver_count() > 0 {
+                self.changed.send_modify(|v| *v += 1);
+            }
+            self.activity.notify_one();
         }
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        self.appended_bytes
-            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-        Ok(seq as i64)
+        WrittenBatch {
+            results,
+            lens,
+            sync_upto: newest.filter(|_| sync),
+        }
+    }
+
+    /// Acknowledges a written batch: waits until its records are durable when the stream
+    /// flushes on write (a failed fsync fails every record it covered), counts the appends
+    /// and returns each payload's sequence number or error, in order.
+    pub async fn settle(&self, written: WrittenBatch) -> Vec<Result<i64, OpError>> {
+        let WrittenBatch {
+            mut results,
+            lens,
+            sync_upto,
+        } = written;
+        if let Some(seq) = sync_upto {
+            if let Err(e) = self.commit.wait_durable(seq, || self.sync_snapshot()).await {
+                let e = OpError::io("fsync", &self.name, &e);
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(e.clone());
+                }
+            }
+        }
+        let (mut acked, mut bytes) = (0, 0);
+        for (_, len) in results.iter().zip(&lens).filter(|(r, _)| r.is_ok()) {
+            acked += 1;
+            bytes += len;
+        }
+        self.appends.fetch_add(acked, Ordering::Relaxed);
+        self.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+        results
     }
 
     /// One attempt at a read: at least `min` and at most `max` messages from `start`.
