@@ -187,7 +187,7 @@ async fn a_bit_flip_in_a_sealed_segment_is_skipped_reported_and_isolated() {
     assert_eq!(from[0].seq, base + 1);
     // Every other stream is served, and appends go on.
     let other = read_all(&store, "other");
-    assert_eq!(other[0].payload, b"fine");
+    assert_eq!(other[0].payload, &b"fine"[..]);
     assert_eq!(s.append(b"more").await.unwrap(), ps.len() as i64);
 }
 
@@ -326,7 +326,10 @@ async fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
     let results = s.settle(s.write_batch(&payloads)).await;
     let seqs: Vec<i64> = results.into_iter().map(Result::unwrap).collect();
     assert_eq!(seqs, (0..300).collect::<Vec<i64>>());
-    assert!(segments_of(&root, "s").len() > 5, "the batch rolled segments");
+    assert!(
+        segments_of(&root, "s").len() > 5,
+        "the batch rolled segments"
+    );
     let got = read_all(&store, "s");
     assert_eq!(got.len(), 300);
     for (m, p) in got.iter().zip(&payloads) {

@@ -123,7 +123,7 @@ impl KinesisDestination {
             let chunk = &pending[at..at + n];
             let records: Vec<(&str, &[u8])> = chunk
                 .iter()
-                .map(|&i| (keys[i].as_str(), messages[i].payload.as_slice()))
+                .map(|&i| (keys[i].as_str(), &messages[i].payload[..]))
                 .collect();
             r.bytes += sizes[..n].iter().sum::<u64>();
             let req = kinesis::put_records(&endpoint, &self.stream, &records);
@@ -168,7 +168,7 @@ impl IotAnalyticsDestination {
                     let m = messages[i];
                     (
                         iotanalytics::message_id(self.prefix.as_deref(), tag, m.seq as u64),
-                        m.payload.as_slice(),
+                        &m.payload[..],
                     )
                 })
                 .collect();

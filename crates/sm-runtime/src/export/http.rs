@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde::Serialize;
 use sm_model::ExportFormat;
 use sm_retry::RecordOutcome;
@@ -35,7 +34,16 @@ struct JsonMessage<'a> {
     stream_name: &'a str,
     sequence_number: i64,
     ingest_time: i64,
-    payload: String,
+    #[serde(serialize_with = "base64_str")]
+    payload: &'a [u8],
+}
+
+/// Writes the payload's base64 straight into the JSON body (no string per message).
+fn base64_str<S: serde::Serializer>(payload: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&base64::display::Base64Display::new(
+        payload,
+        &base64::engine::general_purpose::STANDARD,
+    ))
 }
 
 enum Answer {
@@ -54,7 +62,7 @@ impl HttpDestination {
         }
     }
 
-    async fn post(&self, content_type: &str, body: Vec<u8>) -> Answer {
+    async fn post(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Answer {
         let sent = self
             .client
             .post(&self.uri)
@@ -113,14 +121,13 @@ impl HttpDestination {
                 r
             }
             ExportFormat::JsonBatched => {
-                let b64 = base64::engine::general_purpose::STANDARD;
                 let body: Vec<JsonMessage<'_>> = messages
                     .iter()
                     .map(|m| JsonMessage {
                         stream_name: stream,
                         sequence_number: m.seq,
                         ingest_time: m.ingest_time,
-                        payload: b64.encode(&m.payload),
+                        payload: &m.payload,
                     })
                     .collect();
                 let body = match serde_json::to_vec(&body) {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sm_log::{decode_records, Full, LogSettings, RecoveryAction, StreamLog};
 use sm_model::defaults::{self, StorageSettings};
@@ -162,8 +163,8 @@ pub struct OwnedMessage {
     pub seq: i64,
     /// Ingest time, ms.
     pub ingest_time: i64,
-    /// Payload.
-    pub payload: Vec<u8>,
+    /// Payload (a slice of the bytes read from the segment).
+    pub payload: Bytes,
 }
 
 /// Payloads written by [`Stream::write_batch`], not yet acknowledged.
@@ -367,11 +368,12 @@ impl Stream {
                     format!("reading stream {:?} failed: {e}", self.name),
                 )
             })?;
+            let bytes = Bytes::from(bytes);
             match decode_records(&bytes, chunk.first_seq, chunk.count) {
                 Ok(records) => out.extend(records.into_iter().map(|r| OwnedMessage {
                     seq: r.seq as i64,
                     ingest_time: r.ingest_time,
-                    payload: r.payload.to_vec(),
+                    payload: bytes.slice_ref(r.payload),
                 })),
                 Err(e) => {
                     // A record went bad after its segment was indexed: re-index the segment
