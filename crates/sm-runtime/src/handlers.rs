@@ -123,10 +123,14 @@ fn update(store: &Store, r: StreamDefinitionRequest) -> Result<(), OpError> {
     store.update(definition(r)?)
 }
 
-fn stream_name(field: &str, v: Option<&str>) -> Result<String, OpError> {
+fn valid_name<'a>(field: &str, v: Option<&'a str>) -> Result<&'a str, OpError> {
     let name = validate::required(field, v)?;
     validate::name(field, name)?;
-    Ok(name.to_owned())
+    Ok(name)
+}
+
+fn stream_name(field: &str, v: Option<&str>) -> Result<String, OpError> {
+    valid_name(field, v).map(str::to_owned)
 }
 
 fn delete(store: &Store, r: NamedRequest) -> Result<(), OpError> {
@@ -173,12 +177,12 @@ pub async fn append_batch(
     for r in reqs {
         let valid = validate::request_id(r.request_id.as_deref())
             .map_err(OpError::from)
-            .and_then(|_| stream_name("name", r.name.as_deref()))
-            .and_then(|name| {
+            .and_then(|_| valid_name("name", r.name.as_deref()).map(drop))
+            .and_then(|()| {
                 validate::payload(r.payload.as_deref())?;
-                Ok(name)
+                Ok(())
             });
-        match valid {
+        match valid.map(|()| r.name.unwrap_or_default()) {
             Err(e) => answer_append(r.request_id.as_deref(), Err(e), &mut out),
             Ok(name) => {
                 if name != group_name && !group.is_empty() {
