@@ -124,10 +124,10 @@ impl<'a> Reader<'a> {
         Some(s)
     }
 
-    /// A definite text string.
-    fn text(&mut self) -> Option<&'a str> {
+    /// The bytes of a definite text string (not checked as UTF-8).
+    fn text(&mut self) -> Option<&'a [u8]> {
         match self.head()? {
-            (3, n) => std::str::from_utf8(self.take(usize::try_from(n).ok()?)?).ok(),
+            (3, n) => self.take(usize::try_from(n).ok()?),
             _ => None,
         }
     }
@@ -143,10 +143,11 @@ pub fn decode_append_ack(payload: &[u8]) -> Option<AppendAck<'_>> {
     };
     let (mut id, mut status, mut seq) = (None, None, None);
     for _ in 0..entries {
+        // Keys are compared as bytes: only exact ASCII keys match.
         match r.text()? {
-            REQUEST_ID if id.is_none() => id = Some(r.text()?),
-            "status" if status.is_none() => status = Some(r.head()?),
-            "sequenceNumber" if seq.is_none() => {
+            b"requestId" if id.is_none() => id = Some(r.text()?),
+            b"status" if status.is_none() => status = Some(r.head()?),
+            b"sequenceNumber" if seq.is_none() => {
                 seq = Some(match r.head()? {
                     (0, n) => i64::try_from(n).ok()?,
                     (1, n) => -1 - i64::try_from(n).ok()?,
@@ -160,7 +161,7 @@ pub fn decode_append_ack(payload: &[u8]) -> Option<AppendAck<'_>> {
         return None;
     }
     Some(AppendAck {
-        request_id: id?,
+        request_id: std::str::from_utf8(id?).ok()?,
         sequence_number: seq?,
     })
 }
@@ -312,5 +313,19 @@ mod tests {
             assert_eq!(decode_append_ack(&whole[..cut]), None);
         }
         assert_eq!(decode_append_ack(&[0xbf, 0xff]), None);
+        // A requestId that is not UTF-8.
+        let mut bad = vec![0xa3, 0x69];
+        bad.extend(b"requestId");
+        bad.extend([0x62, 0xff, 0xfe, 0x66]);
+        bad.extend(b"status");
+        bad.extend([0x00, 0x6e]);
+        bad.extend(b"sequenceNumber");
+        bad.push(0x01);
+        assert_eq!(decode_append_ack(&bad), None);
+        bad[12..14].copy_from_slice(b"ok");
+        assert_eq!(
+            decode_append_ack(&bad).map(|a| (a.request_id, a.sequence_number)),
+            Some(("ok", 1))
+        );
     }
 }
