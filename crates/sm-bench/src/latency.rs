@@ -1,5 +1,6 @@
 //! Append latency at a fixed, open-loop rate. Request `i` is due at `i / rate` after the start;
-//! a pacing thread sends, each time it wakes, every request due so far in one write, whether
+//! a pacing thread sends, each time it wakes (at most every `--tick-us`, 100 µs by default, so
+//! a request waits up to that long for its write), every request due so far in one write, whether
 //! or not earlier ones were answered, and a reader thread timestamps each read of responses.
 //! Each append's latency counts from its scheduled time, so a stall (of the daemon, or of the
 //! pacing thread) delays the requests behind it in the figures too (no coordinated omission).
@@ -23,7 +24,7 @@ use sm_wire::{
     CONNECT_VERSION, PROTOCOL_MAX_FRAME,
 };
 
-use crate::daemon::Daemon;
+use crate::daemon::{cpu_seconds, Daemon};
 use crate::{arg_or, arg_req, now, row};
 
 /// The latency at quantile `q` of sorted `v`.
@@ -45,6 +46,8 @@ struct Outcome {
     missing: u64,
     /// How long sending took (against `total / rate` scheduled).
     sending: Duration,
+    /// CPU seconds of the daemon and of this generator over the run.
+    cpu: (f64, f64),
 }
 
 /// The open-loop schedule: request `i` is due at `start + i / rate`.
@@ -177,19 +180,34 @@ fn read_responses(
         failed,
         missing: schedule.total - answered,
         sending: Duration::ZERO,
+        cpu: (0.0, 0.0),
     })
 }
 
-/// Sends `total` appends of `size` bytes to `stream` at `rate` per second on one connection
-/// to `port` and times their responses; the first `warmup` seconds are not counted.
-fn drive(
-    port: u16,
-    stream: &str,
+/// How the generator runs.
+#[derive(Clone, Copy)]
+struct Load {
+    /// Appends per second.
     rate: f64,
+    /// Measured seconds, after `warmup` seconds not counted.
     secs: f64,
     warmup: f64,
+    /// Payload bytes.
     size: usize,
-) -> Result<Outcome> {
+    /// The pacing thread wakes at most this often, sending every request due by then.
+    tick: Duration,
+}
+
+/// Sends appends to `stream` on one connection to `port` as `load` says and times their
+/// responses.
+fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
+    let Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick,
+    } = load;
     let (mut sock, buf, frames) = connect(port)?;
     let schedule = Schedule {
         start: now(),
@@ -206,7 +224,7 @@ fn drive(
     let mut id = String::new();
     let mut sent = 0u64;
     let sending = (|| -> Result<Duration> {
-        while sent < schedule.total {
+        loop {
             let t = now();
             let due = schedule.due_by(t);
             if due > sent {
@@ -219,9 +237,13 @@ fn drive(
                 sock.write_all(&out)?;
                 out.clear();
                 sent = due;
-            } else {
-                std::thread::sleep(schedule.due_at(sent).saturating_duration_since(t));
             }
+            if sent == schedule.total {
+                break;
+            }
+            // Wake for the next request, but not more often than every `tick`.
+            let next = schedule.due_at(sent).max(t + tick);
+            std::thread::sleep(next.saturating_duration_since(now()));
         }
         Ok(schedule.start.elapsed())
     })();
@@ -248,6 +270,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     let secs: f64 = arg_or(args, "--seconds", 5.0)?;
     let warmup: f64 = arg_or(args, "--warmup", 0.5)?;
     let size: usize = arg_or(args, "--size", 512)?;
+    let tick_us: u64 = arg_or(args, "--tick-us", 100)?;
     let cdf = PathBuf::from(arg_req(args, "--cdf")?);
     ensure!(
         rate >= 1.0 && secs > 0.0 && size > 0,
@@ -270,33 +293,49 @@ pub async fn run(args: &[String]) -> Result<()> {
         })
         .await?;
     let port = daemon.port;
-    let outcome = tokio::task::spawn_blocking(move || drive(port, "lat", rate, secs, warmup, size))
+    let cpu0 = (cpu_seconds(daemon.pid())?, cpu_seconds(std::process::id())?);
+    let load = Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick: Duration::from_micros(tick_us),
+    };
+    let mut outcome = tokio::task::spawn_blocking(move || drive(port, "lat", load))
         .await?
         .context("the latency run")?;
+    outcome.cpu = (
+        cpu_seconds(daemon.pid())? - cpu0.0,
+        cpu_seconds(std::process::id())? - cpu0.1,
+    );
     drop(client);
     daemon.kill();
     let _ = fs::remove_dir_all(&root);
-    report(&outcome, rate, secs, warmup, size, &cdf)
+    report(&outcome, load, &cdf)
 }
 
-fn report(
-    o: &Outcome,
-    rate: f64,
-    secs: f64,
-    warmup: f64,
-    size: usize,
-    cdf: &PathBuf,
-) -> Result<()> {
+fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
+    let Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick,
+    } = load;
     let mut v = o.samples.clone();
     ensure!(!v.is_empty(), "no latency samples");
     v.sort_unstable();
+    let requests = ((warmup + secs) * rate).max(1.0);
     let note = format!(
-        "{} appends of {size} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted",
+        "{} appends of {size} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted, sent every {} µs; CPU-µs per append: daemon {:.2}, generator {:.2}",
         v.len(),
         o.sending.as_secs_f64(),
         warmup + secs,
         o.failed,
         o.missing,
+        tick.as_micros(),
+        o.cpu.0 / requests * 1e6,
+        o.cpu.1 / requests * 1e6,
     );
     for (key, label, q) in [
         ("p50", "p50", 0.5),
@@ -352,7 +391,14 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(crate::noop::accept(listener));
         // 0.1 s of warm-up and 0.4 s measured at 2000/s: 1000 requests, 800 counted.
-        let o = tokio::task::spawn_blocking(move || drive(port, "s", 2000.0, 0.4, 0.1, 64))
+        let load = Load {
+            rate: 2000.0,
+            secs: 0.4,
+            warmup: 0.1,
+            size: 64,
+            tick: Duration::from_micros(100),
+        };
+        let o = tokio::task::spawn_blocking(move || drive(port, "s", load))
             .await
             .unwrap()
             .unwrap();
