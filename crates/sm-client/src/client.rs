@@ -221,6 +221,9 @@ fn decode<R: Reply>(op: Op, (got, payload): Frame) -> Result<R, Error> {
     }
 }
 
+/// `append_many` queues its encoded requests once they reach about this many bytes.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 fn check_name(field: &str, name: &str) -> Result<(), Error> {
     Ok(validate::name(field, name)?)
 }
@@ -471,7 +474,7 @@ impl Client {
             let room = window - (sent - done);
             let first = self.next_ids(room);
             let (mut n, mut failed, mut exhausted) = (0, None, false);
-            while n < room {
+            while n < room && frames.len() < CHUNK_BYTES {
                 let Some(p) = payloads.next() else {
                     exhausted = true;
                     break;

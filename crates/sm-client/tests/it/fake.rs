@@ -395,6 +395,11 @@ async fn append_many_matches_answers_by_request_id_in_any_order() {
         let expected: Vec<i64> = (0..payloads.len()).map(|k| seq_of(base + k)).collect();
         assert_eq!(seqs, expected, "window {window}");
     }
+    // Large messages: the window is queued in several chunks.
+    let large = vec![vec![7u8; 20_000]; 40];
+    let base = f.requests.load(Ordering::SeqCst);
+    let seqs = c.append_many("s", &large, 64).await.unwrap();
+    assert_eq!(seqs, (base..base + 40).map(seq_of).collect::<Vec<_>>());
     let next = f.requests.load(Ordering::SeqCst);
     assert_eq!(c.append_message("s", b"one").await.unwrap(), seq_of(next));
     assert!(c
