@@ -1,24 +1,266 @@
-//! Append latency at a fixed, open-loop rate. A pacing thread releases each append at its
-//! scheduled time (i / rate after the start), whether or not earlier ones were answered, and
-//! each append's latency counts from that scheduled time, so a stall delays the requests
-//! behind it in the figures too (no coordinated omission).
+//! Append latency at a fixed, open-loop rate. Request `i` is due at `i / rate` after the start;
+//! a pacing thread sends, each time it wakes (at most every `--tick-us`, 100 µs by default, so
+//! a request waits up to that long for its write), every request due so far in one write, whether
+//! or not earlier ones were answered, and a reader thread timestamps each read of responses.
+//! Each append's latency counts from its scheduled time, so a stall (of the daemon, or of the
+//! pacing thread) delays the requests behind it in the figures too (no coordinated omission).
+//!
+//! Both threads speak the wire protocol directly on one blocking socket (`sm-wire` framing,
+//! the serde-free append encoder and ack decoder), so a request costs the generator well under
+//! a microsecond: the generator is not what saturates at the rates measured.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
+use bytes::BytesMut;
 use sm_client::{MessageStreamDefinition, Persistence, StrategyOnFull};
+use sm_model::{ConnectRequest, ConnectResponse, ResponseStatusCode};
+use sm_wire::{
+    decode_append_ack, encode_append_request, encode_frame, FrameDecoder, Inbound, Op,
+    CONNECT_VERSION, PROTOCOL_MAX_FRAME,
+};
 
-use crate::daemon::Daemon;
+use crate::daemon::{cpu_seconds, Daemon};
 use crate::{arg_or, arg_req, now, row};
 
 /// The latency at quantile `q` of sorted `v`.
 fn quantile(v: &[u64], q: f64) -> u64 {
     let i = ((v.len() as f64 - 1.0) * q).round() as usize;
     v[i.min(v.len() - 1)]
+}
+
+/// How long the reader waits for a response before counting the rest as missing.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one run measured.
+struct Outcome {
+    /// Latencies (ns) of the successful appends scheduled after the warm-up.
+    samples: Vec<u64>,
+    /// Error responses.
+    failed: u64,
+    /// Requests without a response when the connection ended or went silent.
+    missing: u64,
+    /// How long sending took (against `total / rate` scheduled).
+    sending: Duration,
+    /// CPU seconds of the daemon and of this generator over the run.
+    cpu: (f64, f64),
+}
+
+/// The open-loop schedule: request `i` is due at `start + i / rate`.
+#[derive(Clone, Copy)]
+struct Schedule {
+    start: Instant,
+    rate: f64,
+    total: u64,
+    /// Requests before this one are the warm-up, not counted.
+    skip: u64,
+}
+
+impl Schedule {
+    fn due_at(&self, i: u64) -> Instant {
+        self.start + Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// How many requests are due at `t`.
+    fn due_by(&self, t: Instant) -> u64 {
+        let elapsed = t.saturating_duration_since(self.start).as_secs_f64();
+        ((elapsed * self.rate).floor() as u64 + 1).min(self.total)
+    }
+}
+
+/// Opens a connection and performs the Connect handshake; returns the socket and the bytes
+/// already received after the ConnectResponse.
+fn connect(port: u16) -> Result<(TcpStream, BytesMut, FrameDecoder)> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+    sock.set_nodelay(true)?;
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&[CONNECT_VERSION]);
+    let req = ConnectRequest {
+        request_id: Some("connect".into()),
+        protocol_version: Some("1.1.0".into()),
+        other_supported_protocol_versions: vec!["1.0.0".into()],
+        sdk_version: Some("sm-bench-latency".into()),
+        ..Default::default()
+    };
+    encode_frame(Op::Connect, &req, &mut out)?;
+    sock.write_all(&out)?;
+    sock.set_read_timeout(Some(READ_TIMEOUT))?;
+    let mut buf = BytesMut::new();
+    let mut frames = FrameDecoder::new(PROTOCOL_MAX_FRAME);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut version_seen = false;
+    loop {
+        if !version_seen && !buf.is_empty() {
+            ensure!(buf[0] == CONNECT_VERSION, "bad version byte {}", buf[0]);
+            let _ = buf.split_to(1);
+            version_seen = true;
+        }
+        if version_seen {
+            if let Some(inbound) = frames.decode(&mut buf)? {
+                let Inbound::Frame { op, payload } = inbound else {
+                    bail!("oversize ConnectResponse");
+                };
+                ensure!(
+                    op == Op::ConnectResponse as u8,
+                    "answered Connect with op {op}"
+                );
+                let resp: ConnectResponse = ciborium::from_reader(&payload[..])?;
+                ensure!(
+                    resp.status == ResponseStatusCode::Success,
+                    "Connect refused: {:?} {:?}",
+                    resp.status,
+                    resp.error_message
+                );
+                return Ok((sock, buf, frames));
+            }
+        }
+        let n = sock.read(&mut chunk)?;
+        ensure!(n > 0, "the server closed the connection during Connect");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Reads responses until every request was answered (or the connection ended or went silent
+/// for [`READ_TIMEOUT`]), timing each from its schedule. Request ids are the request numbers.
+fn read_responses(
+    mut sock: TcpStream,
+    mut buf: BytesMut,
+    mut frames: FrameDecoder,
+    schedule: Schedule,
+) -> Result<Outcome> {
+    let mut samples = Vec::with_capacity((schedule.total - schedule.skip) as usize);
+    let (mut answered, mut failed) = (0u64, 0u64);
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut t = now();
+    while answered < schedule.total {
+        while let Some(inbound) = frames.decode(&mut buf)? {
+            answered += 1;
+            let Inbound::Frame { payload, .. } = inbound else {
+                failed += 1;
+                continue;
+            };
+            let ack = decode_append_ack(&payload)
+                .and_then(|a| a.request_id.parse::<u64>().ok())
+                .filter(|&i| i < schedule.total);
+            match ack {
+                Some(i) if i >= schedule.skip => {
+                    samples.push(t.saturating_duration_since(schedule.due_at(i)).as_nanos() as u64)
+                }
+                Some(_) => {}
+                None => failed += 1,
+            }
+        }
+        if answered >= schedule.total {
+            break;
+        }
+        match sock.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                // Everything in one read arrived together.
+                t = now();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Outcome {
+        samples,
+        failed,
+        missing: schedule.total - answered,
+        sending: Duration::ZERO,
+        cpu: (0.0, 0.0),
+    })
+}
+
+/// How the generator runs.
+#[derive(Clone, Copy)]
+struct Load {
+    /// Appends per second.
+    rate: f64,
+    /// Measured seconds, after `warmup` seconds not counted.
+    secs: f64,
+    warmup: f64,
+    /// Payload bytes.
+    size: usize,
+    /// The pacing thread wakes at most this often, sending every request due by then.
+    tick: Duration,
+}
+
+/// Sends appends to `stream` on one connection to `port` as `load` says and times their
+/// responses.
+fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
+    let Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick,
+    } = load;
+    let (mut sock, buf, frames) = connect(port)?;
+    let schedule = Schedule {
+        start: now(),
+        rate,
+        total: ((warmup + secs) * rate).max(1.0) as u64,
+        skip: (warmup * rate) as u64,
+    };
+    let reader = {
+        let sock = sock.try_clone()?;
+        std::thread::spawn(move || read_responses(sock, buf, frames, schedule))
+    };
+    let payload = vec![0x42u8; size];
+    let mut out = BytesMut::with_capacity(1 << 20);
+    let mut id = String::new();
+    let mut sent = 0u64;
+    let sending = (|| -> Result<Duration> {
+        loop {
+            let t = now();
+            let due = schedule.due_by(t);
+            if due > sent {
+                for i in sent..due {
+                    use std::fmt::Write as _;
+                    id.clear();
+                    write!(id, "{i}")?;
+                    encode_append_request(&id, stream, &payload, &mut out);
+                }
+                sock.write_all(&out)?;
+                out.clear();
+                sent = due;
+            }
+            if sent == schedule.total {
+                break;
+            }
+            // Wake for the next request, but not more often than every `tick`.
+            let next = schedule.due_at(sent).max(t + tick);
+            std::thread::sleep(next.saturating_duration_since(now()));
+        }
+        Ok(schedule.start.elapsed())
+    })();
+    let sending = match sending {
+        Ok(d) => d,
+        Err(e) => {
+            // Unblocks the reader.
+            let _ = sock.shutdown(std::net::Shutdown::Both);
+            let _ = reader.join();
+            return Err(e);
+        }
+    };
+    let mut outcome = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    outcome.sending = sending;
+    Ok(outcome)
 }
 
 pub async fn run(args: &[String]) -> Result<()> {
@@ -28,10 +270,11 @@ pub async fn run(args: &[String]) -> Result<()> {
     let secs: f64 = arg_or(args, "--seconds", 5.0)?;
     let warmup: f64 = arg_or(args, "--warmup", 0.5)?;
     let size: usize = arg_or(args, "--size", 512)?;
+    let tick_us: u64 = arg_or(args, "--tick-us", 100)?;
     let cdf = PathBuf::from(arg_req(args, "--cdf")?);
     ensure!(
-        rate >= 1.0 && secs > 0.0,
-        "--rate and --seconds must be positive"
+        rate >= 1.0 && secs > 0.0 && size > 0,
+        "--rate, --seconds and --size must be positive"
     );
     let root = dir.join("latency");
     let _ = fs::remove_dir_all(&root);
@@ -49,66 +292,50 @@ pub async fn run(args: &[String]) -> Result<()> {
             ..Default::default()
         })
         .await?;
-    let total = ((warmup + secs) * rate) as u64;
-    let skip = (warmup * rate) as u64;
-    let samples: Arc<Mutex<Vec<u64>>> =
-        Arc::new(Mutex::new(Vec::with_capacity((total - skip) as usize)));
-    let failures = Arc::new(Mutex::new(0u64));
-    let handle = tokio::runtime::Handle::current();
-    let payload: Arc<[u8]> = vec![0x42u8; size].into();
-    let pacer = {
-        let (samples, failures, client) = (samples.clone(), failures.clone(), client.clone());
-        std::thread::spawn(move || {
-            let start = now();
-            let mut tasks = Vec::with_capacity(total as usize);
-            let mut i = 0u64;
-            while i < total {
-                let t = now();
-                while i < total {
-                    let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
-                    if scheduled > t {
-                        std::thread::sleep(scheduled - t);
-                        break;
-                    }
-                    let (samples, failures, client, payload) = (
-                        samples.clone(),
-                        failures.clone(),
-                        client.clone(),
-                        payload.clone(),
-                    );
-                    let record = i >= skip;
-                    tasks.push(handle.spawn(async move {
-                        let ok = client.append_message("lat", &payload[..]).await.is_ok();
-                        let lat = Instant::elapsed(&scheduled).as_nanos() as u64;
-                        if !ok {
-                            *failures.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                        } else if record {
-                            samples.lock().unwrap_or_else(|p| p.into_inner()).push(lat);
-                        }
-                    }));
-                    i += 1;
-                }
-            }
-            (tasks, start.elapsed())
-        })
+    let port = daemon.port;
+    let cpu0 = (cpu_seconds(daemon.pid())?, cpu_seconds(std::process::id())?);
+    let load = Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick: Duration::from_micros(tick_us),
     };
-    let (tasks, sending) = tokio::task::spawn_blocking(move || pacer.join())
+    let mut outcome = tokio::task::spawn_blocking(move || drive(port, "lat", load))
         .await?
-        .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))?;
-    for t in tasks {
-        t.await?;
-    }
+        .context("the latency run")?;
+    outcome.cpu = (
+        cpu_seconds(daemon.pid())? - cpu0.0,
+        cpu_seconds(std::process::id())? - cpu0.1,
+    );
+    drop(client);
     daemon.kill();
     let _ = fs::remove_dir_all(&root);
-    let failed = *failures.lock().unwrap_or_else(|p| p.into_inner());
-    let mut v = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
+    report(&outcome, load, &cdf)
+}
+
+fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
+    let Load {
+        rate,
+        secs,
+        warmup,
+        size,
+        tick,
+    } = load;
+    let mut v = o.samples.clone();
     ensure!(!v.is_empty(), "no latency samples");
     v.sort_unstable();
+    let requests = ((warmup + secs) * rate).max(1.0);
     let note = format!(
-        "{} appends of {size} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {failed} failed, first {warmup} s not counted",
+        "{} appends of {size} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted, sent every {} µs; CPU-µs per append: daemon {:.2}, generator {:.2}",
         v.len(),
-        sending.as_secs_f64(),
-        total as f64 / rate
+        o.sending.as_secs_f64(),
+        warmup + secs,
+        o.failed,
+        o.missing,
+        tick.as_micros(),
+        o.cpu.0 / requests * 1e6,
+        o.cpu.1 / requests * 1e6,
     );
     for (key, label, q) in [
         ("p50", "p50", 0.5),
@@ -127,7 +354,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     }
     row("lat.rate", "offered rate", rate.round(), "msg/s", &note);
     // The distribution for the plot: evenly spaced quantiles plus the tail.
-    let mut out = std::io::BufWriter::new(fs::File::create(&cdf)?);
+    let mut out = std::io::BufWriter::new(fs::File::create(cdf)?);
     let mut qs: Vec<f64> = (0..=200).map(|k| f64::from(k) / 200.0).collect();
     qs.extend([0.991, 0.993, 0.995, 0.997, 0.998, 0.999, 0.9995, 0.9999]);
     qs.sort_by(f64::total_cmp);
@@ -136,4 +363,48 @@ pub async fn run(args: &[String]) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_counts_due_requests() {
+        let start = now();
+        let s = Schedule {
+            start,
+            rate: 1000.0,
+            total: 50,
+            skip: 5,
+        };
+        assert_eq!(s.due_by(start), 1, "request 0 is due at the start");
+        assert_eq!(s.due_by(start + Duration::from_micros(999)), 1);
+        assert_eq!(s.due_by(start + Duration::from_millis(1)), 2);
+        assert_eq!(s.due_by(start + Duration::from_secs(9)), 50);
+        assert_eq!(s.due_at(10) - start, Duration::from_millis(10));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_request_is_timed_against_the_noop_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(crate::noop::accept(listener));
+        // 0.1 s of warm-up and 0.4 s measured at 2000/s: 1000 requests, 800 counted.
+        let load = Load {
+            rate: 2000.0,
+            secs: 0.4,
+            warmup: 0.1,
+            size: 64,
+            tick: Duration::from_micros(100),
+        };
+        let o = tokio::task::spawn_blocking(move || drive(port, "s", load))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.samples.len(), 800);
+        assert_eq!((o.failed, o.missing), (0, 0));
+        assert!(o.sending >= Duration::from_millis(499), "{:?}", o.sending);
+        server.abort();
+    }
 }

@@ -18,6 +18,7 @@
 //!   connections with one append in flight each (the SDK's behaviour).
 //! * `latency --binary B --dir D --rate R`: append latency at a fixed open-loop rate,
 //!   measured from each request's scheduled send time; writes the distribution to `--cdf`.
+//!   The generator sends every request due so far each `--tick-us` (default 100 µs).
 //! * `restart --binary B --dir D --streams S --mib M`: P5, writes S File streams holding M MiB
 //!   (valid segment files, as the daemon writes them), then times starts of the daemon until
 //!   it accepts connections and until a read of the newest message is answered.

@@ -29,7 +29,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     accept(listener).await
 }
 
-async fn accept(listener: TcpListener) -> Result<()> {
+pub(crate) async fn accept(listener: TcpListener) -> Result<()> {
     loop {
         let (sock, _) = listener.accept().await?;
         tokio::spawn(async move {

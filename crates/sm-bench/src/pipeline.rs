@@ -103,6 +103,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     let per_conn = (total_mib << 20) / size as u64 / conns as u64;
     let appended = Arc::new(AtomicU64::new(0));
     let cpu0 = cpu_seconds(daemon.pid())?;
+    let own0 = cpu_seconds(std::process::id())?;
     let start = now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -141,6 +142,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(daemon.pid())? - cpu0;
+    let own = cpu_seconds(std::process::id())? - own0;
     let synced = if total_mib > 0 && !memory {
         // Like dd's conv=fdatasync: the data is on disk before the clock stops.
         Command::new("sync").arg("-f").arg(&root).status()?;
@@ -180,6 +182,13 @@ pub async fn run(args: &[String]) -> Result<()> {
         cpu / total.max(1) as f64 * 1e6,
         &format!("{server} CPU-µs per append"),
         &format!("{cpu:.2} CPU-s (user + system) over the run"),
+    );
+    row(
+        &format!("{key}.client_cpu"),
+        &what,
+        own / total.max(1) as f64 * 1e6,
+        "sm-client CPU-µs per append",
+        &format!("{own:.2} CPU-s (user + system) of the benchmark process over the run"),
     );
     if let Some(t) = synced {
         row(

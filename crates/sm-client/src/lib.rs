@@ -17,7 +17,9 @@
 //! `requestId`. So any number of tasks may call one client at once: their requests are
 //! pipelined and a long-poll read never blocks an append. When the connection drops, the
 //! calls waiting on it fail with [`Error::Connection`] and the next call reconnects.
-//! [`Client::append_many`] pipelines a batch of appends from a single task.
+//! [`Client::append_many`] pipelines a batch of appends from a single task: its requests are
+//! encoded without serde, queued a chunk at a time, and their answers collected by the reader
+//! into one batch rather than one channel each (about half a CPU-µs per 512-byte append).
 //! [`Client::with_request_timeout`] gives a handle on the same connection with another
 //! timeout (a read may only wait as long as its handle's timeout).
 //!

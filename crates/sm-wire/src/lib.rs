@@ -22,9 +22,17 @@
 //!
 //! Every request gets exactly one response carrying its `requestId` verbatim; the codec
 //! recovers the `requestId` even from a request it cannot fully decode ([`request_id_of`]).
+//!
+//! # Client side
+//!
+//! A client encodes requests with [`encode_frame`] and reads response frames with a
+//! [`FrameDecoder`]; for its hot path, [`encode_append_request`] writes an `AppendMessage`
+//! frame and [`decode_append_ack`] reads a successful `AppendMessageResponse` without serde
+//! (same bytes, same values; unusual responses are left to serde).
 
 mod append;
 mod cbor_scan;
+mod client_fast;
 mod codec;
 mod frame;
 #[doc(hidden)]
@@ -32,6 +40,7 @@ pub mod fuzzing;
 
 pub use append::{decode_append_request, encode_append_success};
 pub use cbor_scan::request_id_of;
+pub use client_fast::{append_request_len, decode_append_ack, encode_append_request, AppendAck};
 pub use codec::{
     encode_connect_response, encode_frame, encode_status, negotiate, EncodeError, Event, Rejection,
     Request, ServerCodec, WireError, CONNECT_VERSION, SUPPORTED_PROTOCOL_VERSIONS,

@@ -1015,7 +1015,7 @@ fn render(
         ),
         (
             "P2: pipelined appends with sm-client",
-            "`sm-bench pipeline`: each connection keeps 256 appends in flight (`Client::append_many`), File and Memory streams (OverwriteOldestData, 1 GiB / 256 MiB max, 16 MiB segments, flushOnWrite false), one stream per connection. MB/s counts payload bytes; CPU-µs per append is the daemon's CPU time (user + system, from `/proc`) over the run divided by the appends, the figure least disturbed by other load. The `--noop` line is the same client against the no-op server: sm-client's own ceiling on this machine. The sustained run appends until the given volume is written and stops the clock after `sync -f` of the store, like dd's `conv=fdatasync`.",
+            "`sm-bench pipeline`: each connection keeps 256 appends in flight (`Client::append_many`), File and Memory streams (OverwriteOldestData, 1 GiB / 256 MiB max, 16 MiB segments, flushOnWrite false), one stream per connection. MB/s counts payload bytes; CPU-µs per append is the daemon's CPU time (user + system, from `/proc`) over the run divided by the appends, the figure least disturbed by other load; sm-client CPU-µs per append is the same for the benchmark process (the client). The `--noop` line is the same client against the no-op server: sm-client's own ceiling on this machine. The sustained run appends until the given volume is written and stops the clock after `sync -f` of the store, like dd's `conv=fdatasync`.",
             &["p2."],
         ),
         (
@@ -1040,7 +1040,7 @@ fn render(
         ),
         (
             "Latency at half the maximum rate",
-            "`sm-bench latency`: one connection, 512 B appends to a File stream released by a pacing thread at a fixed rate (half of P2's one-connection 512 B rate in this run), each timed from its scheduled send time to its response, so stalls count against every request they delay (no coordinated omission).",
+            "`sm-bench latency`: one connection, 512 B appends to a File stream at a fixed rate (half of P2's one-connection 512 B rate in this run), written by a pacing thread every 100 µs (all requests due by then, encoded on the wire directly), each timed from its scheduled send time to its response, so stalls count against every request they delay (no coordinated omission).",
             &["lat."],
         ),
     ];

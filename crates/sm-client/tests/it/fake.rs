@@ -19,6 +19,8 @@ enum Answer {
     Now(Bytes),
     /// Send these bytes after a delay.
     Later(Duration, Bytes),
+    /// Send these parts after a delay, 2 ms apart (so they arrive in separate reads).
+    Trickle(Duration, Vec<Bytes>),
     /// Never answer.
     Silence,
     /// Close the connection.
@@ -29,6 +31,8 @@ type Script = dyn Fn(usize, &Request) -> Answer + Send + Sync;
 
 struct Fake {
     port: u16,
+    /// Requests received so far (the script's first argument for the next one).
+    requests: Arc<AtomicUsize>,
     /// Connect requests received, in order.
     connects: Arc<Mutex<Vec<ConnectRequest>>>,
 }
@@ -74,6 +78,7 @@ async fn fake(
     let connects = Arc::new(Mutex::new(vec![]));
     let script: Arc<Script> = Arc::new(script);
     let counter = Arc::new(AtomicUsize::new(0));
+    let requests = counter.clone();
     let seen = connects.clone();
     tokio::spawn(async move {
         loop {
@@ -122,6 +127,16 @@ async fn fake(
                                             let _ = tx.send(b);
                                         });
                                     }
+                                    Answer::Trickle(after, parts) => {
+                                        let tx = tx.clone();
+                                        tokio::spawn(async move {
+                                            tokio::time::sleep(after).await;
+                                            for p in parts {
+                                                let _ = tx.send(p);
+                                                tokio::time::sleep(Duration::from_millis(2)).await;
+                                            }
+                                        });
+                                    }
                                     Answer::Silence => {}
                                     Answer::Close => return,
                                 }
@@ -136,7 +151,11 @@ async fn fake(
             });
         }
     });
-    Fake { port, connects }
+    Fake {
+        port,
+        requests,
+        connects,
+    }
 }
 
 fn config(port: u16) -> ClientConfig {
@@ -326,4 +345,132 @@ async fn handshake_contents_and_refusals() {
     let wrong = fake(ResponseStatusCode::Success, 2, |_, _| Answer::Silence).await;
     let e = Client::connect(config(wrong.port)).await.unwrap_err();
     assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+}
+
+/// An AppendMessageResponse with sequence number `seq` and the given request id.
+fn ack(request_id: Option<&str>, seq: i64) -> BytesMut {
+    let mut out = BytesMut::new();
+    let resp = sm_model::AppendMessageResponse {
+        request_id: request_id.map(str::to_owned),
+        status: ResponseStatusCode::Success,
+        error_message: None,
+        sequence_number: Some(seq),
+    };
+    sm_wire::encode_frame(Op::AppendMessageResponse, &resp, &mut out).unwrap();
+    out
+}
+
+/// The scripted sequence number of request `i`.
+fn seq_of(i: usize) -> i64 {
+    i as i64 * 10
+}
+
+fn append_ok(i: usize, req: &Request) -> Bytes {
+    ack(req.request_id(), seq_of(i)).freeze()
+}
+
+#[tokio::test]
+async fn append_many_matches_answers_by_request_id_in_any_order() {
+    // Within each group of 8 requests the answers come back in reverse order; each is preceded
+    // by an answer to an id the client never sent and followed by a duplicate. In the first
+    // call (window 1, nothing else in flight) they arrive in two parts split mid-frame.
+    let f = fake(ResponseStatusCode::Success, 1, |i, req| {
+        let mut out = ack(Some("someone-else"), -1);
+        out.extend_from_slice(&append_ok(i, req));
+        out.extend_from_slice(&ack(req.request_id(), -2));
+        let delay = Duration::from_millis(3 * (8 - (i % 8) as u64));
+        if i < 50 {
+            let tail = out.split_off(out.len() / 2).freeze();
+            Answer::Trickle(delay, vec![out.freeze(), tail])
+        } else {
+            Answer::Later(delay, out.freeze())
+        }
+    })
+    .await;
+    let c = Client::connect(config(f.port)).await.unwrap();
+    let payloads: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 1 + usize::from(i)]).collect();
+    for window in [1, 3, 8, 64] {
+        let base = f.requests.load(Ordering::SeqCst);
+        let seqs = c.append_many("s", &payloads, window).await.unwrap();
+        let expected: Vec<i64> = (0..payloads.len()).map(|k| seq_of(base + k)).collect();
+        assert_eq!(seqs, expected, "window {window}");
+    }
+    // Large messages: the window is queued in several chunks.
+    let large = vec![vec![7u8; 20_000]; 40];
+    let base = f.requests.load(Ordering::SeqCst);
+    let seqs = c.append_many("s", &large, 64).await.unwrap();
+    assert_eq!(seqs, (base..base + 40).map(seq_of).collect::<Vec<_>>());
+    let next = f.requests.load(Ordering::SeqCst);
+    assert_eq!(c.append_message("s", b"one").await.unwrap(), seq_of(next));
+    assert!(c
+        .append_many("s", Vec::<Vec<u8>>::new(), 4)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn append_many_stops_at_the_first_error() {
+    let f = fake(ResponseStatusCode::Success, 1, |i, req| match i {
+        // Request 5 of the first call fails; the second call's requests 20.. are fine.
+        5 => Answer::Now(status(req, Op::AppendMessageResponse, 3, "stream is full")),
+        _ => Answer::Now(append_ok(i, req)),
+    })
+    .await;
+    let c = Client::connect(config(f.port)).await.unwrap();
+    let e = c
+        .append_many("s", std::iter::repeat_n(b"x", 10), 4)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest(_)), "{e:?}");
+    assert_eq!(e.server_message(), Some("stream is full"));
+    assert!(e
+        .status_error()
+        .unwrap()
+        .request_id()
+        .unwrap()
+        .starts_with("rs-"));
+    // The connection is intact; the call sent no more than a window past the failure.
+    let next = c.append_many("s", [b"y"], 4).await.unwrap();
+    assert!((6..=10).map(seq_of).any(|s| next == [s]), "{next:?}");
+}
+
+#[tokio::test]
+async fn append_many_times_out_on_a_missing_answer_and_fails_on_a_lost_connection() {
+    let f = fake(ResponseStatusCode::Success, 1, |i, req| match i {
+        3 => Answer::Silence,
+        // Request 8 is answered late (after 100 ms of a 500 ms timeout) but in time.
+        8 => Answer::Later(Duration::from_millis(100), append_ok(i, req)),
+        20 => Answer::Close,
+        _ => Answer::Now(append_ok(i, req)),
+    })
+    .await;
+    let c = Client::connect(config(f.port)).await.unwrap();
+    let e = c
+        .append_many("s", std::iter::repeat_n(b"x", 6), 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout { operation: "AppendMessage", after } if after == Duration::from_millis(500)),
+        "{e:?}"
+    );
+    // The window went on past the silent request until its deadline (requests 4 and 5).
+    let base = f.requests.load(Ordering::SeqCst);
+    assert!((5..=6).contains(&base), "{base} requests");
+    // The slow answer keeps the window waiting, within the timeout.
+    let seqs = c
+        .append_many("s", std::iter::repeat_n(b"x", 6), 2)
+        .await
+        .unwrap();
+    assert_eq!(seqs, (base..base + 6).map(seq_of).collect::<Vec<_>>());
+    // Requests 10..: the server closes the connection at request 20.
+    let e = c
+        .append_many("s", std::iter::repeat_n(b"x", 20), 4)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Connection { .. }), "{e:?}");
+    // The next call reconnects.
+    let next = c.append_many("s", [b"z"], 4).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(f.connects.lock().unwrap().len(), 2, "one reconnect");
 }
