@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use bytes::BytesMut;
-use sm_model::{AppendMessageResponse, ConnectResponse, ResponseStatusCode};
+use sm_model::{ConnectResponse, ResponseStatusCode};
 use sm_wire::{
-    encode_connect_response, encode_frame, encode_status, negotiate, Event, Op, Request,
+    encode_append_success, encode_connect_response, encode_status, negotiate, Event, Request,
     ServerCodec, PROTOCOL_MAX_FRAME, SUPPORTED_PROTOCOL_VERSIONS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,14 +79,8 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
                     encode_connect_response(&resp, &mut out);
                 }
                 Event::Request(Request::AppendMessage(req)) => {
-                    let resp = AppendMessageResponse {
-                        request_id: req.request_id,
-                        status: ResponseStatusCode::Success,
-                        error_message: None,
-                        sequence_number: Some(seq),
-                    };
+                    encode_append_success(req.request_id.as_deref(), seq, &mut out);
                     seq += 1;
-                    encode_frame(Op::AppendMessageResponse, &resp, &mut out)?;
                 }
                 Event::Request(req) => encode_status(
                     req.op().response(),

@@ -1,11 +1,16 @@
-//! The append hot path without serde: decoding an AppendMessageRequest in the shape every SDK
-//! sends (a definite map of `requestId`, `name` and `payload`, in any order) with the payload
-//! sharing the frame's buffer, and encoding the success response.
+//! The append hot path without serde, both sides of it. The server decodes an
+//! AppendMessageRequest in the shape every SDK sends (a definite map of `requestId`, `name` and
+//! `payload`, in any order) with the payload sharing the frame's buffer, and encodes the
+//! success response; the client (`sm-client`) encodes the request straight into its frame
+//! buffer and reads a successful response in place. Every encoder writes exactly the bytes
+//! [`crate::encode_frame`] writes for the `sm-model` struct (camelCase keys, shortest CBOR
+//! heads, as ciborium does).
 //!
-//! The decoder is a shortcut, never a second opinion: it answers only for input whose meaning
+//! The decoders are shortcuts, never a second opinion: they answer only for input whose meaning
 //! is plain (no other keys, no repeated key, no null, no indefinite lengths, valid UTF-8,
-//! nothing after the map) and returns `None` for anything else, which then goes through the
-//! serde decoder and its error messages. `fuzzing::server_codec` checks that both agree.
+//! nothing after the map; for responses, status Success) and return `None` for anything else,
+//! which then goes through the serde decoder and its error messages. `fuzzing::server_codec`
+//! checks that the server's decoder and the serde one agree.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use sm_model::{AppendMessageRequest, ResponseStatusCode};
@@ -52,9 +57,14 @@ impl<'a> Cursor<'a> {
         Some((start, self.i))
     }
 
-    fn text(&mut self) -> Option<&'a str> {
+    /// The bytes of a definite text string (not checked as UTF-8).
+    fn text_bytes(&mut self) -> Option<&'a [u8]> {
         let (a, b) = self.string(3)?;
-        std::str::from_utf8(&self.b[a..b]).ok()
+        Some(&self.b[a..b])
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.text_bytes()?).ok()
     }
 }
 
@@ -81,31 +91,8 @@ pub fn decode_append_request(payload: &Bytes) -> Option<AppendMessageRequest> {
     (c.i == payload.len()).then_some(req)
 }
 
-fn put_head(major: u8, arg: u64, out: &mut BytesMut) {
-    let m = major << 5;
-    match arg {
-        0..=23 => out.put_u8(m | arg as u8),
-        24..=0xff => {
-            out.put_u8(m | 24);
-            out.put_u8(arg as u8);
-        }
-        0x100..=0xffff => {
-            out.put_u8(m | 25);
-            out.put_u16(arg as u16);
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.put_u8(m | 26);
-            out.put_u32(arg as u32);
-        }
-        _ => {
-            out.put_u8(m | 27);
-            out.put_u64(arg);
-        }
-    }
-}
-
 fn put_text(s: &str, out: &mut BytesMut) {
-    put_head(3, s.len() as u64, out);
+    put_head(out, 3, s.len() as u64);
     out.put_slice(s.as_bytes());
 }
 
@@ -116,23 +103,146 @@ pub fn encode_append_success(request_id: Option<&str>, seq: i64, out: &mut Bytes
     let start = out.len();
     out.put_i32(0);
     out.put_u8(Op::AppendMessageResponse as u8);
-    put_head(5, 2 + u64::from(request_id.is_some()), out);
+    put_head(out, 5, 2 + u64::from(request_id.is_some()));
     if let Some(id) = request_id {
         put_text("requestId", out);
         put_text(id, out);
     }
     put_text("status", out);
-    put_head(0, ResponseStatusCode::Success as u64, out);
+    put_head(out, 0, ResponseStatusCode::Success as u64);
     put_text("sequenceNumber", out);
     if seq >= 0 {
-        put_head(0, seq as u64, out);
+        put_head(out, 0, seq as u64);
     } else {
-        put_head(1, !(seq as u64), out);
+        put_head(out, 1, !(seq as u64));
     }
     let len = out.len() - start - 4;
     // A request id is bounded by the frame it came in, far below 2 GiB.
     out[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
     len
+}
+
+// The client's side.
+
+/// The shortest CBOR head of major type `major` with argument `n`, as ciborium writes it.
+fn put_head(out: &mut BytesMut, major: u8, n: u64) {
+    let m = major << 5;
+    if n < 24 {
+        out.put_u8(m | n as u8);
+    } else if n <= u64::from(u8::MAX) {
+        out.put_slice(&[m | 24, n as u8]);
+    } else if n <= u64::from(u16::MAX) {
+        out.put_u8(m | 25);
+        out.put_u16(n as u16);
+    } else if n <= u64::from(u32::MAX) {
+        out.put_u8(m | 26);
+        out.put_u32(n as u32);
+    } else {
+        out.put_u8(m | 27);
+        out.put_u64(n);
+    }
+}
+
+/// Bytes of the head `put_head` writes for argument `n`.
+fn head_len(n: usize) -> usize {
+    match n as u64 {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+const REQUEST_ID: &str = "requestId";
+const NAME: &str = "name";
+const PAYLOAD: &str = "payload";
+
+/// The length [`encode_append_request`] will give the frame, counted like
+/// [`crate::encode_frame`]'s result (op byte + CBOR, without the 4-byte prefix), so a caller can
+/// refuse an oversize frame before writing anything.
+pub fn append_request_len(request_id: &str, name: &str, payload: &[u8]) -> usize {
+    let text = |s: &str| head_len(s.len()) + s.len();
+    1 + 1
+        + text(REQUEST_ID)
+        + text(request_id)
+        + text(NAME)
+        + text(name)
+        + text(PAYLOAD)
+        + head_len(payload.len())
+        + payload.len()
+}
+
+/// Appends one `AppendMessage` frame (`{requestId, name, payload}`) to `out`, byte for byte
+/// what [`crate::encode_frame`] writes for `sm_model::AppendMessageRequest` with all three
+/// fields set; returns its length as that function does. The caller checks the length against
+/// its frame limit first ([`append_request_len`]); a length above `i32::MAX` is not encodable
+/// and panics.
+pub fn encode_append_request(
+    request_id: &str,
+    name: &str,
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> usize {
+    let len = append_request_len(request_id, name, payload);
+    let prefix = i32::try_from(len).expect("the caller checked the frame length");
+    out.reserve(4 + len);
+    out.put_i32(prefix);
+    out.put_u8(Op::AppendMessage as u8);
+    put_head(out, 5, 3);
+    for (key, value) in [(REQUEST_ID, request_id), (NAME, name)] {
+        put_head(out, 3, key.len() as u64);
+        out.put_slice(key.as_bytes());
+        put_head(out, 3, value.len() as u64);
+        out.put_slice(value.as_bytes());
+    }
+    put_head(out, 3, PAYLOAD.len() as u64);
+    out.put_slice(PAYLOAD.as_bytes());
+    put_head(out, 2, payload.len() as u64);
+    out.put_slice(payload);
+    len
+}
+
+/// A successful `AppendMessageResponse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck<'a> {
+    /// The echoed `requestId`.
+    pub request_id: &'a str,
+    /// The appended message's sequence number.
+    pub sequence_number: i64,
+}
+
+/// Reads a successful `AppendMessageResponse` payload (the CBOR map of an op-9 frame): status
+/// 0, a text `requestId` and an integer `sequenceNumber`, in any order, nothing else. `None`
+/// for every other shape, which the caller then decodes with serde to report it properly.
+pub fn decode_append_ack(payload: &[u8]) -> Option<AppendAck<'_>> {
+    let mut r = Cursor { b: payload, i: 0 };
+    let (5, entries) = r.head()? else {
+        return None;
+    };
+    let (mut id, mut status, mut seq) = (None, None, None);
+    for _ in 0..entries {
+        // Keys are compared as bytes: only exact ASCII keys match.
+        match r.text_bytes()? {
+            b"requestId" if id.is_none() => id = Some(r.text_bytes()?),
+            b"status" if status.is_none() => status = Some(r.head()?),
+            b"sequenceNumber" if seq.is_none() => {
+                seq = Some(match r.head()? {
+                    (0, n) => i64::try_from(n).ok()?,
+                    (1, n) => -1 - i64::try_from(n).ok()?,
+                    _ => return None,
+                });
+            }
+            _ => return None,
+        }
+    }
+    if status? != (0, 0) {
+        return None;
+    }
+    Some(AppendAck {
+        request_id: std::str::from_utf8(id?).ok()?,
+        sequence_number: seq?,
+    })
 }
 
 #[cfg(test)]
@@ -251,6 +361,169 @@ mod tests {
                 assert_eq!(encode_append_success(id, seq, &mut got), n);
                 assert_eq!(got, want, "id {id:?} seq {seq}");
             }
+        }
+    }
+
+    mod client {
+        use super::*;
+        use crate::encode_frame;
+        use proptest::prelude::*;
+        use serde::Serialize;
+        use sm_model::{AppendMessageRequest, AppendMessageResponse, ResponseStatusCode};
+
+        fn serde_frame<T: Serialize>(op: Op, v: &T) -> (BytesMut, usize) {
+            let mut out = BytesMut::new();
+            let n = encode_frame(op, v, &mut out).unwrap();
+            (out, n)
+        }
+
+        fn check_request(id: &str, name: &str, payload: &[u8]) {
+            let (want, want_len) = serde_frame(
+                Op::AppendMessage,
+                &AppendMessageRequest {
+                    request_id: Some(id.into()),
+                    name: Some(name.into()),
+                    payload: Some(Bytes::copy_from_slice(payload)),
+                },
+            );
+            let mut got = BytesMut::from(&b"xy"[..]);
+            let len = encode_append_request(id, name, payload, &mut got);
+            assert_eq!(&got[..2], b"xy", "appends after what is there");
+            assert_eq!(&got[2..], &want[..]);
+            assert_eq!(len, want_len);
+            assert_eq!(append_request_len(id, name, payload), want_len);
+        }
+
+        #[test]
+        fn request_bytes_equal_serde_at_every_head_width() {
+            for n in [1, 23, 24, 255, 256, 65_535, 65_536, 100_000] {
+                check_request("rs-0", "s", &vec![7u8; n]);
+            }
+            check_request(&"i".repeat(300), &"n".repeat(255), b"x");
+            check_request("", "stream_name-1 with space", &[0, 1, 2, 255]);
+        }
+
+        proptest! {
+            #[test]
+            fn request_bytes_equal_serde(
+                id in "[ -~]{0,40}",
+                name in "\\PC{0,70}",
+                payload in proptest::collection::vec(any::<u8>(), 0..600),
+            ) {
+                check_request(&id, &name, &payload);
+            }
+
+            #[test]
+            fn ack_decodes_like_serde(id in "\\PC{0,40}", seq in any::<i64>()) {
+                let (frame, _) = serde_frame(
+                    Op::AppendMessageResponse,
+                    &AppendMessageResponse {
+                        request_id: Some(id.clone()),
+                        status: ResponseStatusCode::Success,
+                        error_message: None,
+                        sequence_number: Some(seq),
+                    },
+                );
+                let ack = decode_append_ack(&frame[5..]).unwrap();
+                prop_assert_eq!(ack.request_id, id.as_str());
+                prop_assert_eq!(ack.sequence_number, seq);
+            }
+
+            #[test]
+            fn arbitrary_bytes_do_not_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let _ = decode_append_ack(&b);
+            }
+        }
+
+        fn cbor(v: &ciborium::Value) -> Vec<u8> {
+            let mut out = vec![];
+            ciborium::into_writer(v, &mut out).unwrap();
+            out
+        }
+
+        fn map(entries: &[(&str, ciborium::Value)]) -> ciborium::Value {
+            ciborium::Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (ciborium::Value::Text((*k).into()), v.clone()))
+                    .collect(),
+            )
+        }
+
+        #[test]
+        fn ack_key_order_and_refusals() {
+            use ciborium::Value::{Integer, Null, Text};
+            let ok = [
+                ("sequenceNumber", Integer(42.into())),
+                ("status", Integer(0.into())),
+                ("requestId", Text("rs-7".into())),
+            ];
+            assert_eq!(
+                decode_append_ack(&cbor(&map(&ok))),
+                Some(AppendAck {
+                    request_id: "rs-7",
+                    sequence_number: 42
+                })
+            );
+            // Every other shape is left to serde.
+            let refused: Vec<Vec<(&str, ciborium::Value)>> = vec![
+                vec![ok[0].clone(), ("status", Integer(1.into())), ok[2].clone()],
+                vec![ok[0].clone(), ok[1].clone()],
+                vec![ok[1].clone(), ok[2].clone()],
+                vec![ok[0].clone(), ok[2].clone()],
+                [&ok[..], &[("errorMessage", Text("x".into()))]].concat(),
+                [&ok[..], &[("other", Integer(1.into()))]].concat(),
+                [&ok[..], &[("status", Integer(0.into()))]].concat(),
+                vec![ok[0].clone(), ok[1].clone(), ("requestId", Null)],
+                vec![ok[0].clone(), ("status", Text("0".into())), ok[2].clone()],
+                vec![
+                    ("sequenceNumber", Text("1".into())),
+                    ok[1].clone(),
+                    ok[2].clone(),
+                ],
+                vec![
+                    ("sequenceNumber", Integer(u64::MAX.into())),
+                    ok[1].clone(),
+                    ok[2].clone(),
+                ],
+            ];
+            for entries in refused {
+                assert_eq!(
+                    decode_append_ack(&cbor(&map(&entries))),
+                    None,
+                    "{entries:?}"
+                );
+            }
+            // Negative sequence numbers are read like serde reads them.
+            let neg = [
+                ok[1].clone(),
+                ok[2].clone(),
+                ("sequenceNumber", Integer((-5).into())),
+            ];
+            assert_eq!(
+                decode_append_ack(&cbor(&map(&neg))).map(|a| a.sequence_number),
+                Some(-5)
+            );
+            // Indefinite maps and truncations.
+            let whole = cbor(&map(&ok));
+            for cut in 0..whole.len() {
+                assert_eq!(decode_append_ack(&whole[..cut]), None);
+            }
+            assert_eq!(decode_append_ack(&[0xbf, 0xff]), None);
+            // A requestId that is not UTF-8.
+            let mut bad = vec![0xa3, 0x69];
+            bad.extend(b"requestId");
+            bad.extend([0x62, 0xff, 0xfe, 0x66]);
+            bad.extend(b"status");
+            bad.extend([0x00, 0x6e]);
+            bad.extend(b"sequenceNumber");
+            bad.push(0x01);
+            assert_eq!(decode_append_ack(&bad), None);
+            bad[12..14].copy_from_slice(b"ok");
+            assert_eq!(
+                decode_append_ack(&bad).map(|a| (a.request_id, a.sequence_number)),
+                Some(("ok", 1))
+            );
         }
     }
 }

@@ -32,15 +32,16 @@
 
 mod append;
 mod cbor_scan;
-mod client_fast;
 mod codec;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use append::{decode_append_request, encode_append_success};
+pub use append::{
+    append_request_len, decode_append_ack, decode_append_request, encode_append_request,
+    encode_append_success, AppendAck,
+};
 pub use cbor_scan::request_id_of;
-pub use client_fast::{append_request_len, decode_append_ack, encode_append_request, AppendAck};
 pub use codec::{
     encode_connect_response, encode_frame, encode_status, negotiate, EncodeError, Event, Rejection,
     Request, ServerCodec, WireError, CONNECT_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
