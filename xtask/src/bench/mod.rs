@@ -47,7 +47,8 @@ impl Plan {
         Self {
             quick: false,
             fsync_secs: 3.0,
-            dd_mib: 2048,
+            // The same volume as the sustained P2 runs, so both meet the same dirty-page limits.
+            dd_mib: 8192,
             sdk_secs: 10.0,
             p1_rounds: 3,
             p2_secs: 3.0,

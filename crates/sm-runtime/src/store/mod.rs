@@ -558,6 +558,9 @@ impl Stream {
                 .map_err(|e| OpError::io("saving the definition", &self.name, &e))?;
         }
         st.log.set_settings(log_settings(&new));
+        if let Some(files) = st.segments.file() {
+            files.set_durable_rolls(StorageSettings::of(&new).flush_on_write);
+        }
         st.def = new;
         let plan = st.log.plan_shrink();
         if !plan.is_empty() {
@@ -755,7 +758,9 @@ impl Store {
                     let _ = fs::remove_dir_all(&dir);
                     return Err(OpError::io("creation", &def.name, &e));
                 }
-                let segs = Segments::File(FileSegments::empty(&dir, self.faults.clone()));
+                let mut files = FileSegments::empty(&dir, self.faults.clone());
+                files.set_durable_rolls(StorageSettings::of(&def).flush_on_write);
+                let segs = Segments::File(files);
                 (Some(dir), segs)
             }
         };
@@ -897,13 +902,14 @@ fn load_stream(
             }
         }
     }
-    let segments = FileSegments::open_recovered(
+    let mut segments = FileSegments::open_recovered(
         dir,
         &actions,
         log.segment_bases(),
         scan.checkpoint,
         faults.clone(),
     )?;
+    segments.set_durable_rolls(StorageSettings::of(&def).flush_on_write);
     let next = log.next_seq();
     let ids: Vec<&str> = def.exports().iter().map(|e| e.identifier).collect();
     let exports = checkpoints::load(dir, &ids);

@@ -46,6 +46,12 @@ pub struct FileSegments {
     /// Sealed segments indexed, least recently first (their indexes are dropped beyond
     /// [`INDEXED_SEALED`]).
     indexed: std::collections::VecDeque<u64>,
+    /// Whether a roll fsyncs the sealed segment before it returns (flushOnWrite streams:
+    /// group commit syncs only the active segment). Otherwise the sealed segment is fsynced
+    /// on a thread of its own while appends go on, and the next roll waits for it.
+    durable_rolls: bool,
+    /// That thread, for the segment sealed last.
+    sealing: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Slices per vectored write of a run (two per record: header, payload); Linux's `IOV_MAX` is
@@ -175,6 +181,48 @@ impl FileSegments {
             pending_removals: Vec::new(),
             checkpoint: None,
             indexed: std::collections::VecDeque::new(),
+            durable_rolls: true,
+            sealing: None,
+        }
+    }
+
+    /// Sets whether rolls fsync the sealed segment before returning (see the field); turning
+    /// it on waits for a background fsync still running, so every sealed segment is durable.
+    pub fn set_durable_rolls(&mut self, durable: bool) {
+        self.durable_rolls = durable;
+        if durable {
+            self.finish_sealing();
+        }
+    }
+
+    /// Waits for the background fsync of the segment sealed last, if one runs.
+    fn finish_sealing(&mut self) {
+        if let Some(h) = self.sealing.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Makes the segment being sealed durable: now, or on a thread of its own (see
+    /// `durable_rolls`), falling back to now if no thread can be started.
+    fn seal(&mut self, file: &Arc<File>) -> io::Result<()> {
+        self.finish_sealing();
+        if self.durable_rolls {
+            return fdatasync(file);
+        }
+        let (f, dir) = (file.clone(), self.dir.clone());
+        let spawned = std::thread::Builder::new()
+            .name("sm-seal-sync".into())
+            .spawn(move || {
+                if let Err(e) = fdatasync(&f) {
+                    warn!(folder = %dir.display(), "fsync of a sealed segment failed: {e}; its records may not survive a power loss");
+                }
+            });
+        match spawned {
+            Ok(h) => {
+                self.sealing = Some(h);
+                Ok(())
+            }
+            Err(_) => fdatasync(file),
         }
     }
 
@@ -229,8 +277,8 @@ impl FileSegments {
     fn create(&mut self, base: u64) -> io::Result<()> {
         // The sealed segment is complete: make it durable once (before anything else, so that
         // a failure leaves the stream as it was), then close it.
-        if let Some((_, old)) = &self.active {
-            fdatasync(old)?;
+        if let Some((_, old)) = self.active.clone() {
+            self.seal(&old)?;
         }
         let path = self.path(base);
         let f = OpenOptions::new()
@@ -499,13 +547,12 @@ impl Segments {
     }
 
     /// Fsyncs every open segment (shutdown).
-    pub fn sync_all(&self) -> io::Result<()> {
-        if let Self::File(FileSegments {
-            active: Some((_, file)),
-            ..
-        }) = self
-        {
-            fdatasync(file)?;
+    pub fn sync_all(&mut self) -> io::Result<()> {
+        if let Self::File(f) = self {
+            f.finish_sealing();
+            if let Some((_, file)) = &f.active {
+                fdatasync(file)?;
+            }
         }
         Ok(())
     }
@@ -524,5 +571,40 @@ impl Segments {
             Self::File(f) => f.active = None,
             Self::Memory(m) => *m = MemorySegments::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolls_without_durable_rolls_seal_in_the_background_and_wait_when_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut f = FileSegments::empty(tmp.path(), Faults::none());
+        f.set_durable_rolls(false);
+        f.create(0).unwrap();
+        assert!(f.sealing.is_none(), "nothing to seal at the first segment");
+        f.create(5).unwrap();
+        assert!(
+            f.sealing.is_some(),
+            "segment 0 is fsynced on its own thread"
+        );
+        f.create(9).unwrap();
+        assert!(
+            f.sealing.is_some(),
+            "one at a time: the previous one was waited for"
+        );
+        f.set_durable_rolls(true);
+        assert!(f.sealing.is_none(), "turning durable rolls on waits for it");
+        f.create(12).unwrap();
+        assert!(f.sealing.is_none(), "durable rolls fsync before returning");
+        let mut segs = Segments::File(f);
+        segs.sync_all().unwrap();
+        let names: Vec<u64> = fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| parse_segment_file_name(e.unwrap().file_name().to_str()?))
+            .collect();
+        assert_eq!(names.len(), 4);
     }
 }
