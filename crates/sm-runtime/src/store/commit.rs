@@ -30,6 +30,8 @@ pub struct GroupCommit {
     /// Sequence numbers `lo..hi` that a failed fsync covered and no successful one had
     /// covered before: they are never acknowledged.
     failed: std::sync::Mutex<Option<(u64, u64)>>,
+    /// Set once `failed` is: the common path reads this instead of locking `failed`.
+    any_failed: AtomicBool,
     /// Set while a leader fsyncs.
     leading: AtomicBool,
     /// Woken when a leader stops (the watermark moved, or its fsync failed): every waiter
@@ -62,6 +64,10 @@ impl GroupCommit {
     {
         let target = seq + 1;
         loop {
+            // Covered already (woken by the leader whose fsync covered us): no registration.
+            if let Some(r) = self.covered(target) {
+                return r;
+            }
             // Registered before the checks, so a leader that stops after them wakes us.
             let stopped = self.progress.notified();
             tokio::pin!(stopped);
@@ -85,11 +91,7 @@ impl GroupCommit {
                 return Ok(());
             };
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            let synced = tokio::task::spawn_blocking(move || super::fsutil::fdatasync(&file))
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|r| r);
-            match synced {
+            match sync_data(file).await {
                 Ok(()) => {
                     self.durable.fetch_max(upto, Ordering::AcqRel);
                 }
@@ -100,6 +102,7 @@ impl GroupCommit {
                         Some((a, b)) => (a.min(lo), b.max(upto)),
                         None => (lo, upto),
                     });
+                    self.any_failed.store(true, Ordering::Release);
                     return Err(e);
                 }
             }
@@ -107,13 +110,40 @@ impl GroupCommit {
     }
 
     fn covered(&self, target: u64) -> Option<io::Result<()>> {
-        let failed = *self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        if failed.is_some_and(|(lo, hi)| lo < target && target <= hi) {
-            return Some(Err(io::Error::other(
-                "an fsync covering this message failed",
-            )));
+        // The watermark first: a leader records its failure before it lets the next one in,
+        // so a watermark raised by a later success comes with the failure recorded before
+        // it, and a message that failure covered is never acknowledged by that success.
+        let durable = self.durable.load(Ordering::Acquire);
+        if self.any_failed.load(Ordering::Acquire) {
+            let failed = *self.failed.lock().unwrap_or_else(|p| p.into_inner());
+            if failed.is_some_and(|(lo, hi)| lo < target && target <= hi) {
+                return Some(Err(io::Error::other(
+                    "an fsync covering this message failed",
+                )));
+            }
         }
-        (target <= self.durable.load(Ordering::Acquire)).then_some(Ok(()))
+        (target <= durable).then_some(Ok(()))
+    }
+}
+
+/// `fdatasync` of `file` from async code. On the multi-threaded runtime it runs on the
+/// calling thread ([`tokio::task::block_in_place`] first hands this worker's other tasks to
+/// another thread): the leader's own appender, usually the only one waiting when appends are
+/// sequential, continues the moment the call returns, with no hand-off to the blocking pool
+/// and back (two thread wake-ups per append, about half the time beyond the fsync itself).
+/// Elsewhere (the current-thread runtime of tests and tools, where blocking would stall every
+/// task) it goes to the blocking pool.
+async fn sync_data(file: Arc<File>) -> io::Result<()> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(|| super::fsutil::fdatasync(&file))
+    } else {
+        tokio::task::spawn_blocking(move || super::fsutil::fdatasync(&file))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r)
     }
 }
 
@@ -133,34 +163,81 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// 32 concurrent waiters on written data are covered by far fewer fsyncs, and none
-    /// returns before an fsync that started after its write.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_waiters_share_fsyncs() {
+    /// What the appenders wrote and what each leader's fsync covered, in the order the
+    /// fsyncs started. One lock for both, so a write and the fsyncs started before it are
+    /// seen in one consistent order.
+    #[derive(Default)]
+    struct Log {
+        /// (records written, `upto` of every snapshot taken so far)
+        inner: Mutex<(u64, Vec<u64>)>,
+    }
+
+    /// `appenders` tasks each write and wait for `per` records; every acknowledgement is
+    /// checked against the snapshots: one taken *after* the record was written (so its fsync
+    /// started after the write) must cover it. `bad` snapshots (by index) sync a file that
+    /// cannot be synced. Returns the log and each task's results.
+    async fn hammer(
+        gc: &Arc<GroupCommit>,
+        appenders: usize,
+        per: usize,
+        bad: &'static [usize],
+    ) -> (Arc<Log>, Vec<Vec<(u64, io::Result<()>)>>) {
         let dir = tempfile::tempdir().unwrap();
-        let file = Arc::new(File::create(dir.path().join("f")).unwrap());
-        let gc = Arc::new(GroupCommit::new(0));
-        let written = Arc::new(Mutex::new(0u64));
+        let good = Arc::new(File::create(dir.path().join("f")).unwrap());
+        // fdatasync of a character device fails (EINVAL).
+        let broken = Arc::new(File::open("/dev/null").unwrap());
+        let log = Arc::new(Log::default());
         let mut tasks = Vec::new();
-        for _ in 0..32 {
-            let (gc, file, written) = (gc.clone(), file.clone(), written.clone());
+        for _ in 0..appenders {
+            let (gc, log, good, broken) = (gc.clone(), log.clone(), good.clone(), broken.clone());
             tasks.push(tokio::spawn(async move {
-                for _ in 0..20 {
-                    let seq = {
-                        let mut w = written.lock().unwrap();
-                        *w += 1;
-                        *w - 1
+                let mut results = Vec::new();
+                for _ in 0..per {
+                    let (seq, fsyncs_before) = {
+                        let mut l = log.inner.lock().unwrap();
+                        l.0 += 1;
+                        (l.0 - 1, l.1.len())
                     };
-                    let snap = || Some((file.clone(), *written.lock().unwrap()));
-                    gc.wait_durable(seq, snap).await.unwrap();
-                    assert!(gc.durable.load(Ordering::Acquire) > seq);
+                    let snapshot = || {
+                        let mut l = log.inner.lock().unwrap();
+                        let upto = l.0;
+                        l.1.push(upto);
+                        let file = if bad.contains(&(l.1.len() - 1)) {
+                            broken.clone()
+                        } else {
+                            good.clone()
+                        };
+                        Some((file, upto))
+                    };
+                    let r = gc.wait_durable(seq, snapshot).await;
+                    if r.is_ok() {
+                        let l = log.inner.lock().unwrap();
+                        assert!(
+                            l.1[fsyncs_before..].iter().any(|&upto| upto > seq),
+                            "{seq} acknowledged without an fsync that started after its write"
+                        );
+                        assert!(gc.durable.load(Ordering::Acquire) > seq);
+                    }
+                    results.push((seq, r));
                 }
+                results
             }));
         }
+        let mut all = Vec::new();
         for t in tasks {
-            t.await.unwrap();
+            all.push(t.await.unwrap());
         }
-        assert_eq!(*written.lock().unwrap(), 640);
+        drop(dir);
+        (log, all)
+    }
+
+    async fn many_appenders_share_fsyncs_and_each_ack_follows_its_own() {
+        let gc = Arc::new(GroupCommit::new(0));
+        let (log, results) = hammer(&gc, 32, 20, &[]).await;
+        assert!(results.iter().flatten().all(|(_, r)| r.is_ok()));
+        let l = log.inner.lock().unwrap();
+        assert_eq!(l.0, 640);
+        assert_eq!(gc.fsyncs(), l.1.len() as u64, "one fsync per snapshot");
         assert!(
             gc.fsyncs() < 640,
             "640 appends took {} fsyncs: none were shared",
@@ -168,10 +245,47 @@ mod tests {
         );
     }
 
+    /// The leader syncs on its own thread (block_in_place).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_waiters_share_fsyncs_multi_thread() {
+        many_appenders_share_fsyncs_and_each_ack_follows_its_own().await;
+    }
+
+    /// The leader syncs on the blocking pool.
+    #[tokio::test]
+    async fn concurrent_waiters_share_fsyncs_current_thread() {
+        many_appenders_share_fsyncs_and_each_ack_follows_its_own().await;
+    }
+
+    /// The third fsync fails while appenders keep going: exactly the records it covered (and
+    /// no earlier fsync had) fail, even though later fsyncs succeed; all others succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fsync_fails_exactly_what_it_covered_under_load() {
+        let gc = Arc::new(GroupCommit::new(0));
+        let (log, results) = hammer(&gc, 8, 30, &[2]).await;
+        let l = log.inner.lock().unwrap();
+        assert!(l.1.len() > 3, "later fsyncs ran");
+        // What the failed fsync covered: above the best earlier snapshot, up to its own.
+        let (lo, hi) = (l.1[..2].iter().copied().max().unwrap(), l.1[2]);
+        for (seq, r) in results.iter().flatten() {
+            let doomed = lo <= *seq && *seq < hi;
+            assert_eq!(
+                r.is_err(),
+                doomed,
+                "seq {seq}, failed fsync covered {lo}..{hi}"
+            );
+        }
+        assert!(
+            gc.covered(hi).unwrap().is_err(),
+            "still failed after later successes"
+        );
+    }
+
     #[tokio::test]
     async fn a_failed_fsync_is_sticky_for_what_it_covered() {
         let gc = GroupCommit::new(2);
         *gc.failed.lock().unwrap() = Some((2, 5));
+        gc.any_failed.store(true, Ordering::SeqCst);
         assert!(
             gc.covered(2).unwrap().is_ok(),
             "acknowledged before the failure"
