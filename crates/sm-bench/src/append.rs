@@ -2,8 +2,7 @@
 //! SDK clients would do; the daemon's group commit should let N appenders share fsyncs.
 //! Besides the rate it reports the daemon's CPU time per append and, with flushOnWrite, the
 //! stream's group-commit fsyncs (from the daemon's metrics endpoint): fsyncs per second and
-//! appends per fsync. `--client-runtime current` runs every client on one thread (no
-//! cross-thread wake-ups on the client's side), to tell the client's cost from the daemon's.
+//! appends per fsync.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -24,11 +23,6 @@ pub async fn run(args: &[String]) -> Result<()> {
     let secs: f64 = arg_or(args, "--seconds", 5.0)?;
     let payload_len: usize = arg_or(args, "--payload", 128)?;
     let flush: bool = arg_or(args, "--flush", true)?;
-    let current_thread = match arg_or(args, "--client-runtime", "multi".to_string())?.as_str() {
-        "multi" => false,
-        "current" => true,
-        other => anyhow::bail!("--client-runtime must be multi or current, got {other:?}"),
-    };
     let root = dir.join(format!("append-{concurrency}"));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root)?;
@@ -53,20 +47,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     let pid = daemon.pid();
     let start_counters =
         move || -> Result<(u64, f64)> { Ok((stream_fsyncs(metrics)?, cpu_seconds(pid)?)) };
-    let drive = drive(port, concurrency, payload_len, secs, start_counters);
-    let (total, start, (fsyncs0, cpu0)) = if current_thread {
-        // All client tasks on one thread: no cross-thread wake-ups on the client's side.
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(drive)
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("the client thread panicked"))??
-    } else {
-        drive.await?
-    };
+    let (total, start, (fsyncs0, cpu0)) =
+        drive(port, concurrency, payload_len, secs, start_counters).await?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(daemon.pid())? - cpu0;
     let fsyncs = stream_fsyncs(metrics)? - fsyncs0;
