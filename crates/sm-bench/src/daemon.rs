@@ -29,12 +29,18 @@ impl Daemon {
     /// Starts `binary` on store `root` and waits (up to 120 s) for its port file; returns the
     /// daemon and how long it took to accept connections.
     pub fn start(binary: &Path, root: &Path) -> Result<(Self, Duration)> {
+        Self::start_with(binary, root, &[])
+    }
+
+    /// Like [`Daemon::start`], with `extra` arguments for the daemon.
+    pub fn start_with(binary: &Path, root: &Path, extra: &[String]) -> Result<(Self, Duration)> {
         let port_file = root.with_extension("port");
         let mut cmd = Command::new(binary);
         cmd.arg("--store-root")
             .arg(root)
             .args(["--port", "0", "--log-level", "WARN", "--port-file"])
-            .arg(&port_file);
+            .arg(&port_file)
+            .args(extra);
         Self::spawn(cmd, &port_file)
     }
 
