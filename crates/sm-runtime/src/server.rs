@@ -1,4 +1,6 @@
-//! The TCP server: one task per connection, one task per request, one writer per connection.
+//! The TCP server: one task per connection reading and decoding its requests (the appends of
+//! one read served together, inline when they need no fsync), one task per other request, one
+//! writer per connection.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -17,9 +17,10 @@
 //! (measured with 32 appenders: 12–16 appends per fsync, 32 with the wait, and less CPU
 //! per append). A lone appender (1 appender active at the last fsync) never waits.
 //!
-//! Records in sealed segments are durable before the roll that sealed them completes (the
-//! roll fsyncs the old segment under the stream's lock), so syncing the active segment covers
-//! everything below the snapshot.
+//! Records in sealed segments are durable before the roll that sealed them completes (a
+//! flushOnWrite stream's roll fsyncs the old segment under the stream's lock, and turning
+//! flushOnWrite on waits for a background seal still running), so syncing the active segment
+//! covers everything below the snapshot.
 //!
 //! A failed fsync is sticky for what it covered: waiters at or below it get the error even if
 //! a later fsync succeeds (Linux reports a writeback error once, so a later success proves

@@ -180,13 +180,6 @@ pub struct WrittenBatch {
     sync_upto: Option<u64>,
 }
 
-impl WrittenBatch {
-    /// Whether [`Stream::settle`] waits for an fsync.
-    pub fn needs_sync(&self) -> bool {
-        self.sync_upto.is_some()
-    }
-}
-
 /// What a read attempt found.
 pub enum ReadOutcome {
     /// Enough messages.
