@@ -272,6 +272,11 @@ pub async fn run(args: &[String]) -> Result<()> {
     let size: usize = arg_or(args, "--size", 512)?;
     let tick_us: u64 = arg_or(args, "--tick-us", 100)?;
     let cdf = PathBuf::from(arg_req(args, "--cdf")?);
+    let memory = match crate::arg(args, "--persistence").as_deref() {
+        None | Some("file") => false,
+        Some("memory") => true,
+        Some(p) => anyhow::bail!("--persistence must be file or memory, not {p}"),
+    };
     ensure!(
         rate >= 1.0 && secs > 0.0 && size > 0,
         "--rate, --seconds and --size must be positive"
@@ -287,7 +292,11 @@ pub async fn run(args: &[String]) -> Result<()> {
             max_size: Some(1 << 30),
             stream_segment_size: Some(16 << 20),
             strategy_on_full: Some(StrategyOnFull::OverwriteOldestData),
-            persistence: Some(Persistence::File),
+            persistence: Some(if memory {
+                Persistence::Memory
+            } else {
+                Persistence::File
+            }),
             flush_on_write: Some(false),
             ..Default::default()
         })

@@ -17,7 +17,8 @@
 //! * `append --binary B --dir D --concurrency N`: P3, flushOnWrite appends per second, N
 //!   connections with one append in flight each (the SDK's behaviour).
 //! * `latency --binary B --dir D --rate R`: append latency at a fixed open-loop rate,
-//!   measured from each request's scheduled send time; writes the distribution to `--cdf`.
+//!   measured from each request's scheduled send time, to a File stream (or a Memory one with
+//!   `--persistence memory`); writes the distribution to `--cdf`.
 //!   The generator sends every request due so far each `--tick-us` (default 100 µs).
 //! * `restart --binary B --dir D --streams S --mib M`: P5, writes S File streams holding M MiB
 //!   (valid segment files, as the daemon writes them), then times starts of the daemon until
