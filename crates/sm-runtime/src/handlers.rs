@@ -175,16 +175,16 @@ pub async fn append_batch(
     let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
     let mut group_name = String::new();
     for r in reqs {
-        let valid = validate::request_id(r.request_id.as_deref())
-            .map_err(OpError::from)
-            .and_then(|_| valid_name("name", r.name.as_deref()).map(drop))
-            .and_then(|()| {
-                validate::payload(r.payload.as_deref())?;
-                Ok(())
-            });
-        match valid.map(|()| r.name.unwrap_or_default()) {
+        let valid = || -> Result<(), OpError> {
+            validate::request_id(r.request_id.as_deref())?;
+            valid_name("name", r.name.as_deref())?;
+            validate::payload(r.payload.as_deref())?;
+            Ok(())
+        };
+        match valid() {
             Err(e) => answer_append(r.request_id.as_deref(), Err(e), &mut out),
-            Ok(name) => {
+            Ok(()) => {
+                let name = r.name.unwrap_or_default();
                 if name != group_name && !group.is_empty() {
                     append_group(store, telemetry, &group_name, &mut group, &mut out).await;
                 }

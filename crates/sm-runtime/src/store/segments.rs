@@ -428,16 +428,8 @@ impl Segments {
                 };
                 let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
-                let written = if payload.len() <= 64 * 1024 {
-                    let mut buf = Vec::with_capacity(header.len() + payload.len());
-                    buf.extend_from_slice(&header);
-                    buf.extend_from_slice(payload);
-                    f.write_at(&file, &buf, plan.offset)
-                } else {
-                    f.write_at(&file, &header, plan.offset).and_then(|()| {
-                        f.write_at(&file, payload, plan.offset + header.len() as u64)
-                    })
-                };
+                let written =
+                    f.write_parts_at(&file, [&header[..], payload].into_iter(), plan.offset);
                 if let Err(e) = written {
                     // Leave no partial record behind: the log stays as it was, and the file
                     // ends where the log says (best effort; recovery truncates a torn tail).
