@@ -2,7 +2,9 @@
 //!
 //! Rules (each has a test below):
 //! 1. A torn or corrupt tail of the **last** segment is truncated to the last good record,
-//!    never below a verified [`TailCheckpoint`] (data known durable is never cut).
+//!    never below a verified [`TailCheckpoint`] (data known durable is never cut). Zeros from
+//!    the last good record to the end of a file are not damage but space allocated ahead of
+//!    the appends: the scan is clean, the log ends there and the file keeps its length.
 //! 2. A last segment whose header is missing or damaged is rewritten as an empty segment with
 //!    the base from its file name (its records, if any, cannot be trusted).
 //! 3. A sealed (older) segment is not read at start-up: it spans the sequence numbers up to the
@@ -76,6 +78,9 @@ fn scan_records(scan: &mut SegmentScan, bytes: &[u8], mut at: usize, first_seq: 
                 scan.stop = ScanStop::Corrupt("segment larger than 4 GiB");
                 break;
             }
+            // Zeros to the end of the file are space allocated ahead of the appends
+            // (flushOnWrite segments), not damage: the log ends here.
+            Ok(None) | Err(_) if bytes[at..].iter().all(|&b| b == 0) => break,
             Ok(None) => {
                 scan.stop = ScanStop::Torn;
                 break;
@@ -569,6 +574,35 @@ mod tests {
         let (again, actions) = StreamLog::recover(settings(), rescan(&mem));
         assert!(actions.is_empty());
         assert_eq!(again, back);
+    }
+
+    #[test]
+    fn rule1_zeros_after_the_last_record_are_allocated_space_not_damage() {
+        let (log, mut mem) = filled(10);
+        let last = log.active_segment().unwrap();
+        let mut bytes = mem.segment(last).unwrap().to_vec();
+        let end = bytes.len() as u64;
+        bytes.resize(bytes.len() + 4096, 0);
+        mem.insert(last, bytes.clone());
+        let scan = scan_segment(last, &bytes);
+        assert_eq!(scan.stop, ScanStop::Clean);
+        assert_eq!((scan.valid_len, scan.file_len), (end, end + 4096));
+        let (back, actions) = StreamLog::recover(settings(), rescan(&mem));
+        assert!(actions.is_empty(), "the file keeps its allocated space");
+        assert_eq!(back, log);
+        // Appends go where the records end, not where the file ends.
+        assert_eq!(back.plan_append(3, 0).unwrap().offset, end);
+        // A byte that is not zero after the records is damage again, and is cut.
+        bytes[end as usize + 4000] = 1;
+        mem.insert(last, bytes);
+        let (_, actions) = StreamLog::recover(settings(), rescan(&mem));
+        assert_eq!(
+            actions,
+            vec![RecoveryAction::Truncate {
+                segment: last,
+                len: end
+            }]
+        );
     }
 
     #[test]

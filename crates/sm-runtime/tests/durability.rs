@@ -481,3 +481,65 @@ async fn dropped_indexes_are_rebuilt_on_the_next_read() {
         }
     }
 }
+
+#[tokio::test]
+async fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_when_sealed_or_stopped(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let segment = 64 * 1024;
+    let len = |p: &Path| fs::metadata(p).unwrap().len();
+    // Length of a segment file holding the records of `ps`.
+    let bytes = |ps: &[Vec<u8>]| 16 + ps.iter().map(|p| 24 + p.len() as u64).sum::<u64>();
+    let mut ps = Vec::new();
+    {
+        let store = Store::open(&root).unwrap();
+        store.create(def("s", segment, true)).unwrap();
+        let s = store.get("s").unwrap();
+        for i in 0..10 {
+            ps.push(payload(i));
+            s.append(&ps[i]).await.unwrap();
+        }
+        let seg = segments(&root).pop().unwrap();
+        assert_eq!(len(&seg), segment as u64, "allocated one step ahead");
+        // Dropped without a shutdown, as a kill -9 leaves it.
+    }
+    let store = Store::open(&root).unwrap();
+    let got = read_all(&store, "s");
+    assert_eq!(got.len(), 10, "the zeros after the records are not damage");
+    for (m, p) in got.iter().zip(&ps) {
+        assert_eq!(&m.payload[..], &p[..]);
+    }
+    assert_eq!(len(&segments(&root)[0]), segment as u64, "nothing was cut");
+    let s = store.get("s").unwrap();
+    while segments(&root).len() < 3 {
+        let i = ps.len();
+        ps.push(payload(i));
+        assert_eq!(s.append(&ps[i]).await.unwrap(), i as i64);
+    }
+    let segs = segments(&root);
+    let second = base_of(&segs[1]);
+    let third = base_of(&segs[2]);
+    assert_eq!(
+        len(&segs[0]),
+        bytes(&ps[..second]),
+        "sealed: ends with its records"
+    );
+    assert_eq!(len(&segs[1]), bytes(&ps[second..third]));
+    assert_eq!(len(&segs[2]), segment as u64, "active: allocated ahead");
+    store.sync_all();
+    drop(store);
+    assert_eq!(
+        len(&segs[2]),
+        bytes(&ps[third..]),
+        "a clean stop cuts the allocated space"
+    );
+    let store = Store::open(&root).unwrap();
+    let got = read_all(&store, "s");
+    assert_eq!(got.len(), ps.len());
+    assert_eq!(
+        store.get("s").unwrap().append(b"x").await.unwrap(),
+        ps.len() as i64
+    );
+    assert_eq!(len(&segs[2]), segment as u64, "allocated ahead again");
+}

@@ -552,7 +552,7 @@ impl Stream {
         }
         st.log.set_settings(log_settings(&new));
         if let Some(files) = st.segments.file() {
-            files.set_durable_rolls(StorageSettings::of(&new).flush_on_write);
+            files.configure(&StorageSettings::of(&new));
         }
         st.def = new;
         let plan = st.log.plan_shrink();
@@ -752,7 +752,7 @@ impl Store {
                     return Err(OpError::io("creation", &def.name, &e));
                 }
                 let mut files = FileSegments::empty(&dir, self.faults.clone());
-                files.set_durable_rolls(StorageSettings::of(&def).flush_on_write);
+                files.configure(&StorageSettings::of(&def));
                 let segs = Segments::File(files);
                 (Some(dir), segs)
             }
@@ -899,10 +899,13 @@ fn load_stream(
         dir,
         &actions,
         log.segment_bases(),
+        log.active_segment()
+            .and_then(|b| log.index_request(b))
+            .map_or(0, |r| r.len),
         scan.checkpoint,
         faults.clone(),
     )?;
-    segments.set_durable_rolls(StorageSettings::of(&def).flush_on_write);
+    segments.configure(&StorageSettings::of(&def));
     let next = log.next_seq();
     let ids: Vec<&str> = def.exports().iter().map(|e| e.identifier).collect();
     let exports = checkpoints::load(dir, &ids);

@@ -10,7 +10,9 @@ use sm_log::{
     index_segment, parse_segment_file_name, record_header, scan_segment, scan_segment_tail,
     segment_file_name, segment_header, AppendPlan, IndexRequest, MemorySegments, ReadChunk,
     RecoveryAction, RetentionPlan, SealedFile, SegmentIndex, SegmentScan, TailCheckpoint,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
+use sm_model::defaults::StorageSettings;
 use tracing::warn;
 
 use super::faults::{no_space, Faults};
@@ -37,7 +39,7 @@ pub struct FolderScan {
 #[derive(Debug)]
 pub struct FileSegments {
     dir: PathBuf,
-    active: Option<(u64, Arc<File>)>,
+    active: Option<Active>,
     faults: Arc<Faults>,
     /// Segment files whose removal failed, retried by [`Self::retry_removals`].
     pending_removals: Vec<PathBuf>,
@@ -52,7 +54,29 @@ pub struct FileSegments {
     durable_rolls: bool,
     /// That thread, for the segment sealed last.
     sealing: Option<std::thread::JoinHandle<()>>,
+    /// Steps in which the active segment's file is extended ahead of its appends
+    /// (flushOnWrite streams; see [`Active::len`]); 0 when it is not.
+    preallocate: u64,
 }
+
+/// The segment that receives appends.
+#[derive(Debug, Clone)]
+struct Active {
+    base: u64,
+    file: Arc<File>,
+    /// End of its last record: where the next one goes.
+    end: u64,
+    /// Length of the file, at least `end`. Beyond `end` the file holds zeros allocated ahead
+    /// of the appends (`fallocate`), so that the fdatasync after an append finds no file size
+    /// to commit to the journal: on ext4 that is ~60 µs instead of ~85 µs here. Recovery reads
+    /// those zeros as the end of the log; a roll and a clean shutdown cut them off.
+    len: u64,
+}
+
+/// How far ahead of its appends a flushOnWrite segment file is allocated at a time (or the
+/// segment size, if smaller): one journalled size change per step, and at most this much
+/// unused space per stream.
+const PREALLOCATE_STEP: u64 = 1 << 20;
 
 /// Slices per vectored write of a run (two per record: header, payload); Linux's `IOV_MAX` is
 /// 1024.
@@ -136,11 +160,13 @@ impl FileSegments {
         })
     }
 
-    /// Performs the repairs of a recovery and opens the segments the log kept.
+    /// Performs the repairs of a recovery and opens the segments the log kept; the last one
+    /// (the active segment) holds records up to `active_end`.
     pub fn open_recovered(
         dir: &Path,
         actions: &[RecoveryAction],
         kept: impl Iterator<Item = u64>,
+        active_end: u64,
         checkpoint: Option<TailCheckpoint>,
         faults: Arc<Faults>,
     ) -> io::Result<Self> {
@@ -167,7 +193,14 @@ impl FileSegments {
             }
         }
         if let Some(base) = kept.last() {
-            me.active = Some((base, Arc::new(Self::open(&me.path(base))?)));
+            let file = Self::open(&me.path(base))?;
+            let len = file.metadata()?.len().max(active_end);
+            me.active = Some(Active {
+                base,
+                file: Arc::new(file),
+                end: active_end,
+                len,
+            });
         }
         Ok(me)
     }
@@ -183,15 +216,62 @@ impl FileSegments {
             indexed: std::collections::VecDeque::new(),
             durable_rolls: true,
             sealing: None,
+            preallocate: 0,
         }
     }
 
-    /// Sets whether rolls fsync the sealed segment before returning (see the field); turning
-    /// it on waits for a background fsync still running, so every sealed segment is durable.
-    pub fn set_durable_rolls(&mut self, durable: bool) {
-        self.durable_rolls = durable;
-        if durable {
+    /// Follows the stream's settings: with flushOnWrite, rolls fsync the sealed segment
+    /// before returning (see `durable_rolls`; turning it on waits for a background fsync
+    /// still running, so every sealed segment is durable) and the active file is allocated
+    /// ahead of the appends (see [`Active::len`]), in steps of at most the segment size.
+    pub fn configure(&mut self, settings: &StorageSettings) {
+        let flush = settings.flush_on_write;
+        self.durable_rolls = flush;
+        self.preallocate = if flush {
+            settings.segment_size.clamp(1, PREALLOCATE_STEP)
+        } else {
+            0
+        };
+        if flush {
             self.finish_sealing();
+        }
+    }
+
+    /// Allocates the active file ahead of a write that ends at `end` (flushOnWrite streams),
+    /// best effort: a file system without `fallocate`, or a full one, gets plain appends.
+    fn reserve(&mut self, end: u64) {
+        let step = self.preallocate;
+        let Some(a) = self.active.as_mut().filter(|a| step > 0 && end > a.len) else {
+            return;
+        };
+        let target = end.div_ceil(step) * step;
+        match rustix::fs::fallocate(
+            &*a.file,
+            rustix::fs::FallocateFlags::empty(),
+            a.len,
+            target - a.len,
+        ) {
+            Ok(()) => a.len = target,
+            Err(rustix::io::Errno::OPNOTSUPP) => self.preallocate = 0,
+            Err(_) => {}
+        }
+    }
+
+    /// Records that the active segment's records now end at `end`, after a write.
+    fn wrote_to(&mut self, end: u64) {
+        if let Some(a) = &mut self.active {
+            a.end = end;
+            a.len = a.len.max(end);
+        }
+    }
+
+    /// Cuts the active file back to `end` after a failed write, so that no partial record
+    /// stays behind (best effort: recovery truncates a torn tail).
+    fn cut_back(&mut self, end: u64) {
+        if let Some(a) = &mut self.active {
+            let _ = a.file.set_len(end);
+            a.end = end;
+            a.len = end;
         }
     }
 
@@ -203,9 +283,14 @@ impl FileSegments {
     }
 
     /// Makes the segment being sealed durable: now, or on a thread of its own (see
-    /// `durable_rolls`), falling back to now if no thread can be started.
-    fn seal(&mut self, file: &Arc<File>) -> io::Result<()> {
+    /// `durable_rolls`), falling back to now if no thread can be started. Space allocated
+    /// beyond its records is cut off first: a sealed file ends with its last record.
+    fn seal(&mut self, active: &Active) -> io::Result<()> {
         self.finish_sealing();
+        let file = &active.file;
+        if active.len > active.end {
+            file.set_len(active.end)?;
+        }
         if self.durable_rolls {
             return fdatasync(file);
         }
@@ -277,7 +362,7 @@ impl FileSegments {
     fn create(&mut self, base: u64) -> io::Result<()> {
         // The sealed segment is complete: make it durable once (before anything else, so that
         // a failure leaves the stream as it was), then close it.
-        if let Some((_, old)) = self.active.clone() {
+        if let Some(old) = self.active.clone() {
             self.seal(&old)?;
         }
         let path = self.path(base);
@@ -296,7 +381,12 @@ impl FileSegments {
             let _ = fs::remove_file(&path);
             return Err(e);
         }
-        self.active = Some((base, Arc::new(f)));
+        self.active = Some(Active {
+            base,
+            file: Arc::new(f),
+            end: SEGMENT_HEADER_LEN,
+            len: SEGMENT_HEADER_LEN,
+        });
         Ok(())
     }
 
@@ -304,7 +394,7 @@ impl FileSegments {
     /// ([`Self::retry_removals`]); the segment is gone from the log either way.
     fn evict(&mut self, bases: &[u64]) {
         for base in bases {
-            if self.active.as_ref().is_some_and(|(b, _)| b == base) {
+            if self.active.as_ref().is_some_and(|a| a.base == *base) {
                 self.active = None;
             }
             let path = self.path(*base);
@@ -344,7 +434,7 @@ impl FileSegments {
     pub fn index(&self, req: &IndexRequest) -> io::Result<SegmentIndex> {
         let owned;
         let file = match &self.active {
-            Some((b, f)) if *b == req.segment => f.as_ref(),
+            Some(a) if a.base == req.segment => a.file.as_ref(),
             _ => {
                 owned = File::open(self.path(req.segment))?;
                 &owned
@@ -384,7 +474,7 @@ impl FileSegments {
     /// The active segment's file, which every append plan targets.
     fn active_file(&self, base: u64) -> io::Result<&Arc<File>> {
         match &self.active {
-            Some((b, f)) if *b == base => Ok(f),
+            Some(a) if a.base == base => Ok(&a.file),
             _ => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("segment {base} is not the active segment"),
@@ -394,7 +484,7 @@ impl FileSegments {
 
     fn read_at(&self, base: u64, buf: &mut [u8], offset: u64) -> io::Result<()> {
         match &self.active {
-            Some((b, f)) if *b == base => f.read_exact_at(buf, offset),
+            Some(a) if a.base == base => a.file.read_exact_at(buf, offset),
             _ => File::open(self.path(base))?.read_exact_at(buf, offset),
         }
     }
@@ -428,12 +518,13 @@ impl Segments {
                 };
                 let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
+                let end = plan.offset + (header.len() + payload.len()) as u64;
+                f.reserve(end);
                 let written =
                     f.write_parts_at(&file, [&header[..], payload].into_iter(), plan.offset);
                 if let Err(e) = written {
-                    // Leave no partial record behind: the log stays as it was, and the file
-                    // ends where the log says (best effort; recovery truncates a torn tail).
-                    let _ = file.set_len(plan.offset);
+                    // The log stays as it was, and the file ends where the log says.
+                    f.cut_back(plan.offset);
                     if let Some((base, previous)) = rolled_from {
                         // Undo the roll (best effort: a header-only last segment left by a
                         // crash is recovered as an empty segment at the same next number).
@@ -442,6 +533,7 @@ impl Segments {
                     }
                     return Err(e);
                 }
+                f.wrote_to(end);
                 f.evict(&plan.retention.evict);
             }
         }
@@ -475,6 +567,8 @@ impl Segments {
                     .map(|(p, payload)| record_header(p.seq, p.ingest_time, payload.as_ref()))
                     .collect();
                 let mut offset = first.offset;
+                let records: u64 = payloads.iter().map(|p| p.as_ref().len() as u64).sum();
+                f.reserve(offset + records + (headers.len() * RECORD_HEADER_LEN as usize) as u64);
                 let mut written = Ok(());
                 for (hs, ps) in headers
                     .chunks(RUN_IOVECS / 2)
@@ -488,9 +582,10 @@ impl Segments {
                     offset += parts.map(|p| p.len() as u64).sum::<u64>();
                 }
                 if let Err(e) = written {
-                    let _ = file.set_len(first.offset);
+                    f.cut_back(first.offset);
                     return Err(e);
                 }
+                f.wrote_to(offset);
             }
         }
         Ok(())
@@ -532,18 +627,23 @@ impl Segments {
             Self::File(f) => f
                 .active
                 .as_ref()
-                .filter(|(b, _)| *b == segment)
-                .map(|(_, f)| f.clone()),
+                .filter(|a| a.base == segment)
+                .map(|a| a.file.clone()),
             Self::Memory(_) => None,
         }
     }
 
-    /// Fsyncs every open segment (shutdown).
+    /// Fsyncs every open segment (shutdown), cutting off the space allocated ahead of the
+    /// appends: after a clean stop every segment file ends with its last record.
     pub fn sync_all(&mut self) -> io::Result<()> {
         if let Self::File(f) = self {
             f.finish_sealing();
-            if let Some((_, file)) = &f.active {
-                fdatasync(file)?;
+            if let Some(a) = &mut f.active {
+                if a.len > a.end {
+                    a.file.set_len(a.end)?;
+                    a.len = a.end;
+                }
+                fdatasync(&a.file)?;
             }
         }
         Ok(())
@@ -570,11 +670,18 @@ impl Segments {
 mod tests {
     use super::*;
 
+    fn settings(flush: bool) -> StorageSettings {
+        StorageSettings::of(&sm_model::MessageStreamDefinition {
+            flush_on_write: Some(flush),
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn rolls_without_durable_rolls_seal_in_the_background_and_wait_when_asked() {
         let tmp = tempfile::tempdir().unwrap();
         let mut f = FileSegments::empty(tmp.path(), Faults::none());
-        f.set_durable_rolls(false);
+        f.configure(&settings(false));
         f.create(0).unwrap();
         assert!(f.sealing.is_none(), "nothing to seal at the first segment");
         f.create(5).unwrap();
@@ -587,7 +694,7 @@ mod tests {
             f.sealing.is_some(),
             "one at a time: the previous one was waited for"
         );
-        f.set_durable_rolls(true);
+        f.configure(&settings(true));
         assert!(f.sealing.is_none(), "turning durable rolls on waits for it");
         f.create(12).unwrap();
         assert!(f.sealing.is_none(), "durable rolls fsync before returning");
