@@ -20,6 +20,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let binary = PathBuf::from(arg_req(args, "--binary")?);
     let dir = PathBuf::from(arg_req(args, "--dir")?);
     let concurrency: usize = arg_or(args, "--concurrency", 1)?;
+    // Appenders share connections round-robin when there are fewer connections (sm-client
+    // pipelines the requests of concurrent callers on one connection).
+    let connections: usize = arg_or(args, "--connections", concurrency)?.clamp(1, concurrency);
     let secs: f64 = arg_or(args, "--seconds", 5.0)?;
     let payload_len: usize = arg_or(args, "--payload", 128)?;
     let flush: bool = arg_or(args, "--flush", true)?;
@@ -47,8 +50,15 @@ pub async fn run(args: &[String]) -> Result<()> {
     let pid = daemon.pid();
     let start_counters =
         move || -> Result<(u64, f64)> { Ok((stream_fsyncs(metrics)?, cpu_seconds(pid)?)) };
-    let (total, start, (fsyncs0, cpu0)) =
-        drive(port, concurrency, payload_len, secs, start_counters).await?;
+    let (total, start, (fsyncs0, cpu0)) = drive(
+        port,
+        concurrency,
+        connections,
+        payload_len,
+        secs,
+        start_counters,
+    )
+    .await?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(daemon.pid())? - cpu0;
     let fsyncs = stream_fsyncs(metrics)? - fsyncs0;
@@ -60,16 +70,29 @@ pub async fn run(args: &[String]) -> Result<()> {
     } else {
         ("buffered", "buffered (no flushOnWrite)")
     };
+    let (key, what) = if connections == concurrency {
+        (
+            key.to_string(),
+            format!("{what} appends, {concurrency} concurrent appender(s)"),
+        )
+    } else {
+        (
+            format!("{key}.conn{connections}"),
+            format!(
+                "{what} appends, {concurrency} concurrent appenders on {connections} connection(s)"
+            ),
+        )
+    };
     row(
         &format!("append.{key}.c{concurrency}"),
-        &format!("{what} appends, {concurrency} concurrent appender(s)"),
+        &what,
         rate.round(),
         "appends/s",
         &format!("{payload_len} B payloads, {total} appends in {secs} s"),
     );
     row(
         &format!("append.{key}.c{concurrency}.cpu"),
-        &format!("{what} appends, {concurrency} concurrent appender(s)"),
+        &what,
         (cpu * 1e6 / total.max(1) as f64 * 100.0).round() / 100.0,
         "daemon CPU-µs per append",
         &format!("{cpu:.2} CPU-s (user + system) over the run"),
@@ -77,7 +100,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     if flush {
         row(
             &format!("append.{key}.c{concurrency}.fsyncs"),
-            &format!("{what} appends, {concurrency} concurrent appender(s)"),
+            &what,
             (fsyncs as f64 / elapsed).round(),
             "group-commit fsyncs/s",
             &format!(
@@ -89,18 +112,19 @@ pub async fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Connects `concurrency` clients, calls `on_start` (returning counters sampled at the start),
-/// then appends from every client, one append in flight each, for `secs`. Returns the
-/// appends, the start time and `on_start`'s result.
+/// Connects `connections` clients, calls `on_start` (returning counters sampled at the
+/// start), then runs `concurrency` appenders over them (round-robin), one append in flight
+/// each, for `secs`. Returns the appends, the start time and `on_start`'s result.
 async fn drive<T>(
     port: u16,
     concurrency: usize,
+    connections: usize,
     payload_len: usize,
     secs: f64,
     on_start: impl FnOnce() -> Result<T>,
 ) -> Result<(u64, Instant, T)> {
     let mut clients = Vec::new();
-    for _ in 0..concurrency {
+    for _ in 0..connections {
         let mut config = ClientConfig::new("127.0.0.1", port);
         config.request_timeout = Duration::from_secs(120);
         clients.push(Client::connect(config).await?);
@@ -109,7 +133,8 @@ async fn drive<T>(
     let start = now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = tokio::task::JoinSet::new();
-    for c in clients {
+    for i in 0..concurrency {
+        let c = clients[i % connections].clone();
         tasks.spawn(async move {
             let payload = vec![0x42u8; payload_len];
             let mut n = 0u64;

@@ -427,12 +427,25 @@ impl Ctx {
         for c in ["1", "32"] {
             self.sm_bench(&["append", "--concurrency", c, "--seconds", &secs])?;
         }
+        // What 32 appenders reach without any fsync (the CPU's ceiling for P3's 20×), and
+        // with 32 appenders sharing one pipelined sm-client connection.
+        for c in ["1", "32"] {
+            self.sm_bench(&[
+                "append",
+                "--concurrency",
+                c,
+                "--flush",
+                "false",
+                "--seconds",
+                &secs,
+            ])?;
+        }
         self.sm_bench(&[
             "append",
             "--concurrency",
+            "32",
+            "--connections",
             "1",
-            "--flush",
-            "false",
             "--seconds",
             &secs,
         ])
@@ -877,6 +890,26 @@ fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
             "≥ 20× one appender",
             true,
             20.0,
+            true,
+        ),
+        g(
+            "P3",
+            "32 appenders without flushOnWrite (no fsync at all)",
+            m("append.buffered.c32", "appends/s"),
+            m("append.flush.c1", "appends/s (1 flushOnWrite appender)"),
+            "(informative: the ceiling of the line above)",
+            true,
+            0.0,
+            true,
+        ),
+        g(
+            "P3",
+            "32 flushOnWrite appenders sharing 1 sm-client connection",
+            m("append.flush.conn1.c32", "appends/s"),
+            m("append.flush.c1", "appends/s (1 appender)"),
+            "(informative)",
+            true,
+            0.0,
             true,
         ),
         g(
