@@ -174,8 +174,6 @@ struct State {
     batches: Vec<Option<BatchState>>,
     /// Frames queued for the writer.
     out: BytesMut,
-    /// Whether the writer task has bytes it took from `out` still to write.
-    writing: bool,
     /// Why the connection is unusable; set once, never cleared.
     dead: Option<Error>,
 }
@@ -212,17 +210,13 @@ impl State {
 }
 
 /// The state shared by a connection's tasks and its callers.
+#[derive(Default)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes the writer when `out` stops being empty.
     writable: Notify,
     /// Wakes callers waiting for room in `out`.
     room: Notify,
-    /// The socket's write half. The writer task writes what is queued; a caller that finds
-    /// nothing queued and the writer idle writes its frames itself, as far as the socket
-    /// takes them without waiting, and queues the rest (a request then costs no wake-up of
-    /// the writer: one appender's round trip is a thread hand-off shorter).
-    wr: OwnedWriteHalf,
 }
 
 impl Shared {
@@ -278,17 +272,6 @@ impl Shared {
                     // Registered before it is written, so the response cannot arrive first.
                     register(&mut st);
                     let idle = st.out.is_empty();
-                    if idle && !st.writing {
-                        // Nothing is ahead of these bytes: write them now, under the lock so
-                        // that nobody else's are written in between. An error is left to the
-                        // writer, which meets it again and reports it.
-                        let n = self.wr.try_write(frames).unwrap_or(0);
-                        if n == frames.len() {
-                            frames.clear();
-                            return Ok(());
-                        }
-                        let _ = frames.split_to(n);
-                    }
                     if idle {
                         std::mem::swap(&mut st.out, frames);
                     } else {
@@ -506,14 +489,9 @@ impl Conn {
             }
             Ok(r) => r?,
         };
-        let shared = Arc::new(Shared {
-            state: Mutex::default(),
-            writable: Notify::new(),
-            room: Notify::new(),
-            wr,
-        });
+        let shared = Arc::new(Shared::default());
         let reader = tokio::spawn(read_loop(rd, buf, frames, shared.clone())).abort_handle();
-        let writer = tokio::spawn(write_loop(shared.clone())).abort_handle();
+        let writer = tokio::spawn(write_loop(wr, shared.clone())).abort_handle();
         Ok(Self {
             shared,
             session,
@@ -761,25 +739,24 @@ async fn read_loop(
     shared.kill(why);
 }
 
-async fn write_loop(shared: Arc<Shared>) {
+async fn write_loop(mut wr: OwnedWriteHalf, shared: Arc<Shared>) {
     let mut buf = BytesMut::new();
     loop {
         let ready = {
             let mut st = shared.lock();
             if st.dead.is_some() {
-                return;
+                break;
             }
             // Everything queued goes out in one write.
             std::mem::swap(&mut st.out, &mut buf);
-            st.writing = !buf.is_empty();
-            st.writing
+            !buf.is_empty()
         };
         if !ready {
             shared.writable.notified().await;
             continue;
         }
         shared.room.notify_waiters();
-        if let Err(e) = write_all(&shared.wr, &buf).await {
+        if let Err(e) = wr.write_all(&buf).await {
             shared.kill(Error::connection(format!("write failed: {e}"), Some(e)));
             return;
         }
@@ -788,20 +765,7 @@ async fn write_loop(shared: Arc<Shared>) {
             buf = BytesMut::new();
         }
     }
-}
-
-/// Writes all of `buf` through a shared write half.
-async fn write_all(wr: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        wr.writable().await?;
-        match wr.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let _ = wr.shutdown().await;
 }
 
 #[cfg(test)]

@@ -12,10 +12,8 @@
 //! # How it is driven
 //!
 //! A [`Client`] is a cheap, cloneable handle (`Send + Sync`) over one TCP connection. Each call
-//! encodes its request, registers a waiter under its `requestId` and writes the frame itself
-//! when nothing is queued before it, or else queues it for a writer task (which also writes
-//! whatever the socket did not take at once); a reader task decodes response frames and
-//! completes the waiters by
+//! encodes its request, registers a waiter under its `requestId` and queues the frame for a
+//! writer task; a reader task decodes response frames and completes the waiters by
 //! `requestId`. So any number of tasks may call one client at once: their requests are
 //! pipelined and a long-poll read never blocks an append. When the connection drops, the
 //! calls waiting on it fail with [`Error::Connection`] and the next call reconnects.
