@@ -10,12 +10,15 @@
 //! the fsync that covered its own record.
 //!
 //! Batches are made as large as the concurrency allows: when the last fsync ended with
-//! several appenders waiting (its batch plus those that wrote while it ran), the next leader
+//! several records waiting (its batch plus those written while it ran), the next leader
 //! waits (at most about a millisecond, a timer tick) until as many records have arrived since
 //! the last snapshot, so the appenders just acknowledged can send their next record and join.
 //! Without this, N appenders split into two alternating halves, each fsync covering N/2
 //! (measured with 32 appenders: 12–16 appends per fsync, 32 with the wait, and less CPU
-//! per append). A lone appender (1 appender active at the last fsync) never waits.
+//! per append). Records are counted, not callers: one caller may wait for a batch of
+//! records (the appends one connection sent together), and the next round of a pipelining
+//! client arrives in batches of other sizes. A lone record (1 waiting at the last fsync)
+//! never waits.
 //!
 //! Records in sealed segments are durable before the roll that sealed them completes (a
 //! flushOnWrite stream's roll fsyncs the old segment under the stream's lock, and turning
@@ -48,16 +51,18 @@ pub struct GroupCommit {
     progress: tokio::sync::Notify,
     /// Number of fsyncs run (for tests and benchmarks).
     fsyncs: AtomicU64,
-    /// Calls of `wait_durable` so far (each after its record was written).
+    /// Records that reached `wait_durable` so far (each after it was written).
     arrived: AtomicU64,
     /// Calls of `wait_durable` under way.
     waiting: AtomicUsize,
+    /// Records of the calls of `wait_durable` under way.
+    waiting_records: AtomicU64,
     /// Records the last successful fsync covered that were not durable before it.
     last_batch: AtomicU64,
     /// `arrived` when the last leader took its snapshot.
     arrived_at_snapshot: AtomicU64,
-    /// Waiters when the last successful fsync ended: the appenders active then.
-    company: AtomicUsize,
+    /// Records waiting when the last successful fsync ended: the appends active then.
+    company: AtomicU64,
     /// Set while a leader waits for company ([`GroupCommit::gather`]).
     gathering: AtomicBool,
     /// Woken by each arrival while a leader gathers.
@@ -78,20 +83,22 @@ impl GroupCommit {
         self.fsyncs.load(Ordering::Relaxed)
     }
 
-    /// Waits until sequence number `seq` is durable. `snapshot` returns, under the stream's
-    /// lock, the active segment file and the next sequence number (everything written so
-    /// far), or `None` when there is nothing left to sync (the data was removed).
-    pub async fn wait_durable<F>(&self, seq: u64, snapshot: F) -> io::Result<()>
+    /// Waits until sequence number `seq`, the newest of `records` records written together,
+    /// is durable. `snapshot` returns, under the stream's lock, the active segment file and
+    /// the next sequence number (everything written so far), or `None` when there is nothing
+    /// left to sync (the data was removed).
+    pub async fn wait_durable<F>(&self, seq: u64, records: u64, snapshot: F) -> io::Result<()>
     where
         F: Fn() -> Option<(Arc<File>, u64)>,
     {
         let target = seq + 1;
-        self.arrived.fetch_add(1, Ordering::SeqCst);
+        self.arrived.fetch_add(records, Ordering::SeqCst);
         if self.gathering.load(Ordering::SeqCst) {
             self.arrival.notify_one();
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        let _waiting = Waiting(self);
+        self.waiting_records.fetch_add(records, Ordering::Relaxed);
+        let _waiting = Waiting(self, records);
         loop {
             // Covered already (woken by the leader whose fsync covered us): no registration.
             if let Some(r) = self.covered(target) {
@@ -135,8 +142,10 @@ impl GroupCommit {
                     let before = self.durable.fetch_max(upto, Ordering::AcqRel);
                     self.last_batch
                         .store(upto.saturating_sub(before), Ordering::Relaxed);
-                    self.company
-                        .store(self.waiting.load(Ordering::Relaxed), Ordering::Relaxed);
+                    self.company.store(
+                        self.waiting_records.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
                 }
                 Err(e) => {
                     let lo = self.durable.load(Ordering::Acquire);
@@ -152,12 +161,12 @@ impl GroupCommit {
         }
     }
 
-    /// The leader's wait for company: when the last fsync ended with `company` appenders
+    /// The leader's wait for company: when the last fsync ended with `company` records
     /// waiting, until `company` records have arrived since the last snapshot, or a timer tick
-    /// (about 1 ms) has passed, whichever comes first. A lone appender does not wait; when
+    /// (about 1 ms) has passed, whichever comes first. A lone record does not wait; when
     /// appenders leave, the tick bounds the wait once and the next fsync's count is lower.
     async fn gather(&self) {
-        let company = self.company.load(Ordering::Relaxed) as u64;
+        let company = self.company.load(Ordering::Relaxed);
         if company <= 1 {
             return;
         }
@@ -223,12 +232,13 @@ async fn sync_data(file: Arc<File>, inline: bool) -> io::Result<()> {
     }
 }
 
-/// Counts a waiter out however it stops.
-struct Waiting<'a>(&'a GroupCommit);
+/// Counts a waiter (and its records) out however it stops.
+struct Waiting<'a>(&'a GroupCommit, u64);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.waiting_records.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -303,7 +313,7 @@ mod tests {
                         };
                         Some((file, upto))
                     };
-                    let r = gc.wait_durable(seq, snapshot).await;
+                    let r = gc.wait_durable(seq, 1, snapshot).await;
                     if r.is_ok() {
                         let l = log.inner.lock().unwrap();
                         assert!(
@@ -388,6 +398,21 @@ mod tests {
         assert!(!gc.gathering.load(Ordering::Relaxed));
     }
 
+    /// Company is counted in records: a caller waiting for a batch of 5 (one connection's
+    /// appends) leaves the next leader expecting 5 records, not 1 caller.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn company_is_counted_in_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Arc::new(File::create(dir.path().join("f")).unwrap());
+        let gc = GroupCommit::new(0);
+        gc.wait_durable(4, 5, || Some((file.clone(), 5)))
+            .await
+            .unwrap();
+        assert_eq!(gc.company.load(Ordering::Relaxed), 5);
+        assert_eq!(gc.waiting_records.load(Ordering::Relaxed), 0);
+        assert_eq!(gc.arrived.load(Ordering::Relaxed), 5);
+    }
+
     #[tokio::test]
     async fn a_failed_fsync_is_sticky_for_what_it_covered() {
         let gc = GroupCommit::new(2);
@@ -406,6 +431,6 @@ mod tests {
         );
         assert!(gc.covered(6).unwrap().is_ok());
         // Nothing left to sync (the data was removed): nothing to wait for.
-        assert!(gc.wait_durable(10, || None).await.is_ok());
+        assert!(gc.wait_durable(10, 1, || None).await.is_ok());
     }
 }

@@ -308,7 +308,11 @@ impl Stream {
             sync_upto,
         } = written;
         if let Some(seq) = sync_upto {
-            if let Err(e) = self.commit.wait_durable(seq, || self.sync_snapshot()).await {
+            let records = results.iter().filter(|r| r.is_ok()).count() as u64;
+            let durable = self
+                .commit
+                .wait_durable(seq, records, || self.sync_snapshot());
+            if let Err(e) = durable.await {
                 let e = OpError::io("fsync", &self.name, &e);
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
                     *r = Err(e.clone());

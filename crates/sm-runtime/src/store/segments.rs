@@ -528,8 +528,9 @@ impl Segments {
                     if let Some((base, previous)) = rolled_from {
                         // Undo the roll (best effort: a header-only last segment left by a
                         // crash is recovered as an empty segment at the same next number).
+                        // The roll sealed the previous file: it ends with its records now.
                         let _ = fs::remove_file(f.path(base));
-                        f.active = previous;
+                        f.active = previous.map(|a| Active { len: a.end, ..a });
                     }
                     return Err(e);
                 }
