@@ -52,8 +52,8 @@ impl Plan {
             // The same volume as the sustained P2 runs, so both meet the same dirty-page limits.
             dd_mib: 8192,
             sdk_secs: 10.0,
-            p1_rounds: 3,
-            p3_rounds: 3,
+            p1_rounds: 5,
+            p3_rounds: 5,
             p2_secs: 3.0,
             p2_sizes: [64, 512, 4096, 65536],
             sustained_mib: 8192,

@@ -67,7 +67,14 @@ pub struct GroupCommit {
     gathering: AtomicBool,
     /// Woken by each arrival while a leader gathers.
     arrival: tokio::sync::Notify,
+    /// How long the last fsync took, in nanoseconds (0 before the first one).
+    last_sync_ns: AtomicU64,
 }
+
+/// The longest fsync a lone leader may run on its tokio worker without handing the worker's
+/// other tasks to another thread first: tokio's rule of thumb for the time between two
+/// awaits. Slower disks (an SD card takes milliseconds) get `block_in_place`.
+const INLINE_SYNC: std::time::Duration = std::time::Duration::from_micros(100);
 
 impl GroupCommit {
     /// A state whose first `durable` sequence numbers are already durable (recovered data).
@@ -131,13 +138,18 @@ impl GroupCommit {
             };
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             // A leader alone (the last fsync covered just its own record, nobody else waits)
-            // syncs on its own thread; with company it leaves the worker to the others (the
-            // waiters it wakes then run where they are, instead of being sent over from a
-            // thread that gave its worker away; with 32 appenders the two measured alike
-            // within this VM's noise).
+            // syncs on its own thread (see `sync_data`); with company it leaves the worker to
+            // the others (the waiters it wakes then run where they are, instead of being sent
+            // over from a thread that gave its worker away; with 32 appenders the two
+            // measured alike within this VM's noise).
             let alone = self.last_batch.load(Ordering::Relaxed) <= 1
                 && self.waiting.load(Ordering::Relaxed) == 1;
-            match sync_data(file, alone).await {
+            let how = SyncOn::choose(alone, self.last_sync_ns.load(Ordering::Relaxed));
+            let started = std::time::Instant::now();
+            let synced = sync_data(file, how).await;
+            let took = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+            self.last_sync_ns.store(took.max(1), Ordering::Relaxed);
+            match synced {
                 Ok(()) => {
                     let before = self.durable.fetch_max(upto, Ordering::AcqRel);
                     self.last_batch
@@ -209,20 +221,45 @@ impl GroupCommit {
     }
 }
 
-/// `fdatasync` of `file` from async code. `inline` on the multi-threaded runtime, it runs on
-/// the calling thread ([`tokio::task::block_in_place`] first hands this worker's other tasks
-/// to another thread): a lone appender continues the moment the call returns, with no
-/// hand-off to the blocking pool and back (two thread wake-ups on its path; measured: one
-/// appender 4,700 → 6,000 appends/s, daemon CPU per append 110 → 65 µs). Calling
-/// `fdatasync` on the worker without `block_in_place` saved another ~20 CPU-µs per append
-/// but no time, and would stall every task of that worker for a whole fsync (tens of ms on
-/// an SD card). Otherwise (company, or the current-thread runtime of tests and tools) it goes
-/// to the blocking pool.
-async fn sync_data(file: Arc<File>, inline: bool) -> io::Result<()> {
+/// Where a leader runs its `fdatasync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncOn {
+    /// On the blocking pool: the leader has company, which runs on while it waits.
+    Pool,
+    /// On the calling thread, after [`tokio::task::block_in_place`] handed this worker's
+    /// other tasks to another thread.
+    InPlace,
+    /// On the calling thread, as it is: the disk's last fsync took at most [`INLINE_SYNC`].
+    OnWorker,
+}
+
+impl SyncOn {
+    /// Where the leader syncs: alone or not, and how long the last fsync took (0: unknown).
+    fn choose(alone: bool, last_sync_ns: u64) -> Self {
+        match last_sync_ns {
+            _ if !alone => Self::Pool,
+            ns if ns > 0 && u128::from(ns) <= INLINE_SYNC.as_nanos() => Self::OnWorker,
+            _ => Self::InPlace,
+        }
+    }
+}
+
+/// `fdatasync` of `file` from async code. A lone appender (`InPlace`, `OnWorker`) syncs on
+/// the calling thread and continues the moment the call returns, with no hand-off to the
+/// blocking pool and back (two thread wake-ups on its path; measured: one appender 4,700 →
+/// 6,000 appends/s, daemon CPU per append 110 → 65 µs). `OnWorker` also skips the hand-over
+/// of the worker's other tasks to a thread `block_in_place` wakes (measured: one appender
+/// +6–10%, ~16 CPU-µs less per append); it is chosen only while fsyncs are as short as the
+/// time tokio expects between two awaits, so that a slow disk never stalls the worker's
+/// other tasks for a whole fsync. The current-thread runtime (tests, tools) always uses the
+/// pool.
+async fn sync_data(file: Arc<File>, how: SyncOn) -> io::Result<()> {
     use tokio::runtime::{Handle, RuntimeFlavor};
     let multi =
         Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if inline && multi {
+    if multi && how == SyncOn::OnWorker {
+        super::fsutil::fdatasync(&file)
+    } else if multi && how == SyncOn::InPlace {
         tokio::task::block_in_place(|| super::fsutil::fdatasync(&file))
     } else {
         tokio::task::spawn_blocking(move || super::fsutil::fdatasync(&file))
@@ -411,6 +448,20 @@ mod tests {
         assert_eq!(gc.company.load(Ordering::Relaxed), 5);
         assert_eq!(gc.waiting_records.load(Ordering::Relaxed), 0);
         assert_eq!(gc.arrived.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn only_a_lone_leader_after_a_short_fsync_syncs_on_its_worker() {
+        assert_eq!(SyncOn::choose(false, 50_000), SyncOn::Pool);
+        assert_eq!(SyncOn::choose(true, 0), SyncOn::InPlace, "first fsync");
+        assert_eq!(SyncOn::choose(true, 60_000), SyncOn::OnWorker);
+        assert_eq!(SyncOn::choose(true, 100_000), SyncOn::OnWorker);
+        assert_eq!(
+            SyncOn::choose(true, 100_001),
+            SyncOn::InPlace,
+            "a slow disk"
+        );
+        assert_eq!(SyncOn::choose(true, 20_000_000), SyncOn::InPlace);
     }
 
     #[tokio::test]
