@@ -145,7 +145,7 @@ impl GroupCommit {
             let alone = self.last_batch.load(Ordering::Relaxed) <= 1
                 && self.waiting.load(Ordering::Relaxed) == 1;
             let how = SyncOn::choose(alone, self.last_sync_ns.load(Ordering::Relaxed));
-            let started = std::time::Instant::now();
+            let started = crate::clock::instant();
             let synced = sync_data(file, how).await;
             let took = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
             self.last_sync_ns.store(took.max(1), Ordering::Relaxed);
