@@ -93,6 +93,16 @@ impl Plan {
     }
 }
 
+/// The index of the median of `values` (the upper one of an even count); `None` if empty.
+/// Figures measured in turns with their reference report the median run: on this shared VM a
+/// single run of either side can be far off (P1's no-op server once measured 5,313/s between
+/// runs of 4,471–4,960/s), and the best of a few runs followed such outliers.
+fn median_index(values: &[f64]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order.get(values.len() / 2).copied()
+}
+
 /// One result line of a measurement.
 #[derive(Clone)]
 struct Row {
@@ -255,10 +265,10 @@ impl Ctx {
     }
 
     /// Runs each `(arguments, key)` sm-bench command `rounds` times, alternating, and keeps
-    /// the rows of each command's run with the highest `key`, noting every run's value. For
+    /// the rows of each command's run with the median `key`, noting every run's value. For
     /// a figure and its reference on this VM's shared disk, whose rate changes from one
     /// minute to the next: both get the same number of tries at the same times.
-    fn sm_bench_best_of(&mut self, rounds: usize, cmds: &[(&[&str], &str)]) -> Result<()> {
+    fn sm_bench_median_of(&mut self, rounds: usize, cmds: &[(&[&str], &str)]) -> Result<()> {
         let mut runs: Vec<Vec<Results>> = cmds.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for ((args, _), runs) in cmds.iter().zip(&mut runs) {
@@ -269,15 +279,13 @@ impl Ctx {
         }
         for ((_, key), runs) in cmds.iter().zip(runs) {
             let values: Vec<f64> = runs.iter().map(|r| r.get(key).unwrap_or(0.0)).collect();
-            let best = (0..values.len())
-                .max_by(|&a, &b| values[a].total_cmp(&values[b]))
-                .with_context(|| format!("no run for {key}"))?;
+            let median = median_index(&values).with_context(|| format!("no run for {key}"))?;
             let all: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
-            for row in &runs[best].rows {
+            for row in &runs[median].rows {
                 let mut note = row.note.clone();
                 if row.key == *key && values.len() > 1 {
                     note = format!(
-                        "{note}; best of {} alternating runs ({})",
+                        "{note}; median of {} alternating runs ({})",
                         values.len(),
                         all.join(", ")
                     );
@@ -391,9 +399,9 @@ impl Ctx {
         drop(daemon);
         for ((_, key, label), runs) in targets.iter().zip(&runs) {
             let rates: Vec<String> = runs.iter().map(|(n, t)| format!("{:.0}", n / t)).collect();
-            let &(n, t) = runs
-                .iter()
-                .max_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)))
+            let rate: Vec<f64> = runs.iter().map(|(n, t)| n / t).collect();
+            let &(n, t) = median_index(&rate)
+                .and_then(|i| runs.get(i))
                 .context("no P1 run")?;
             self.results.push(
                 key,
@@ -401,7 +409,7 @@ impl Ctx {
                 (n / t).round(),
                 "appends/s",
                 &format!(
-                    "best of {} runs alternating with the other server ({}/s): {n} appends of 512 B in {t:.2} s, one client, synchronous",
+                    "median of {} runs alternating with the other server ({}/s): {n} appends of 512 B in {t:.2} s, one client, synchronous",
                     runs.len(),
                     rates.join(", ")
                 ),
@@ -468,7 +476,7 @@ impl Ctx {
     fn p3(&mut self) -> Result<()> {
         let secs = self.plan.append_secs.to_string();
         let fsync_secs = self.plan.fsync_secs.to_string();
-        self.sm_bench_best_of(
+        self.sm_bench_median_of(
             self.plan.p3_rounds,
             &[
                 (&["fsync", "--seconds", &fsync_secs], "fsync.append152"),
@@ -1090,7 +1098,7 @@ fn render(
     let sections: [(&str, &str, &[&str]); 8] = [
         (
             "References: the machine",
-            "The disk's fsync rate (a write then `fdatasync`, like fio's `--fdatasync=1`; measured in turns with P3's one appender, best of the same number of runs) and its sequential write bandwidth (`dd bs=1M conv=fdatasync`; right before P2), in the store's file system.",
+            "The disk's fsync rate (a write then `fdatasync`, like fio's `--fdatasync=1`; measured in turns with P3's one appender, the median of as many runs) and its sequential write bandwidth (`dd bs=1M conv=fdatasync`; right before P2), in the store's file system.",
             &["fsync.", "dd."],
         ),
         (
@@ -1242,6 +1250,13 @@ fn write_plots(r: &Results, cdf: &[(f64, f64)], dir: &Path) -> Result<Vec<(Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_index_picks_the_middle_run() {
+        assert_eq!(median_index(&[5313.0, 4471.0, 4960.0, 4565.0, 4567.0]), Some(4));
+        assert_eq!(median_index(&[2.0, 1.0]), Some(0), "the upper of two");
+        assert_eq!(median_index(&[]), None);
+    }
 
     #[test]
     fn rows_are_parsed_and_looked_up() {
