@@ -51,8 +51,8 @@ impl Plan {
             fsync_secs: 3.0,
             // The same volume as the sustained P2 runs, so both meet the same dirty-page limits.
             dd_mib: 8192,
-            sdk_secs: 10.0,
-            p1_rounds: 5,
+            sdk_secs: 6.0,
+            p1_rounds: 9,
             p3_rounds: 5,
             p2_secs: 3.0,
             p2_sizes: [64, 512, 4096, 65536],
@@ -397,6 +397,25 @@ impl Ctx {
         }
         drop(noop);
         drop(daemon);
+        // Each round's daemon run against the no-op run just before it: informative, for
+        // rounds far apart in time.
+        let paired: Vec<f64> = runs[1]
+            .iter()
+            .zip(&runs[0])
+            .map(|((n, t), (n0, t0))| (n / t) / (n0 / t0))
+            .collect();
+        let paired_note = match median_index(&paired) {
+            Some(m) => format!(
+                "; each round against the no-op run before it: {} (median {:.0}%)",
+                paired
+                    .iter()
+                    .map(|r| format!("{:.0}%", r * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                paired[m] * 100.0
+            ),
+            None => String::new(),
+        };
         for ((_, key, label), runs) in targets.iter().zip(&runs) {
             let rates: Vec<String> = runs.iter().map(|(n, t)| format!("{:.0}", n / t)).collect();
             let rate: Vec<f64> = runs.iter().map(|(n, t)| n / t).collect();
@@ -409,9 +428,10 @@ impl Ctx {
                 (n / t).round(),
                 "appends/s",
                 &format!(
-                    "median of {} runs alternating with the other server ({}/s): {n} appends of 512 B in {t:.2} s, one client, synchronous",
+                    "median of {} runs alternating with the other server ({}/s): {n} appends of 512 B in {t:.2} s, one client, synchronous{}",
                     runs.len(),
-                    rates.join(", ")
+                    rates.join(", "),
+                    if *key == "p1.daemon" { paired_note.as_str() } else { "" }
                 ),
             );
         }
@@ -1253,7 +1273,10 @@ mod tests {
 
     #[test]
     fn median_index_picks_the_middle_run() {
-        assert_eq!(median_index(&[5313.0, 4471.0, 4960.0, 4565.0, 4567.0]), Some(4));
+        assert_eq!(
+            median_index(&[5313.0, 4471.0, 4960.0, 4565.0, 4567.0]),
+            Some(4)
+        );
         assert_eq!(median_index(&[2.0, 1.0]), Some(0), "the upper of two");
         assert_eq!(median_index(&[]), None);
     }
