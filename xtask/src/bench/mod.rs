@@ -397,8 +397,8 @@ impl Ctx {
         }
         drop(noop);
         drop(daemon);
-        // Each round's daemon run against the no-op run just before it: informative, for
-        // rounds far apart in time.
+        // Each round's daemon run against the no-op run just before it (informative: the two
+        // runs of a round are seconds apart, while the two medians may be minutes apart).
         let paired: Vec<f64> = runs[1]
             .iter()
             .zip(&runs[0])
