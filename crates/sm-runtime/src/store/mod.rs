@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sm_log::{decode_records, Full, LogSettings, RecoveryAction, StreamLog};
+use sm_log::{decode_records, Full, LogSettings, RecoveryAction, ScanStop, StreamLog};
 use sm_model::defaults::{self, StorageSettings};
 use sm_model::update::{check_update, CurrentState};
 use sm_model::{
@@ -874,6 +874,13 @@ fn load_stream(
     let scan = FileSegments::scan(dir)?;
     for u in scan.unknown {
         warn!(stream = %def.name, file = %u, "unknown file in stream folder; leaving it alone");
+    }
+    let zeros = scan
+        .last
+        .as_ref()
+        .filter(|l| l.stop == ScanStop::Clean && l.file_len > l.valid_len);
+    if let Some(l) = zeros {
+        info!(stream = %def.name, segment = l.base, bytes = l.file_len - l.valid_len, "zeros after the last record (space allocated ahead of flushOnWrite appends, or data a power loss kept from the disk): the log ends there");
     }
     let (log, actions) = StreamLog::recover_lazy(log_settings(&def), scan.sealed, scan.last);
     for a in &actions {
