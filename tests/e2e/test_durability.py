@@ -3,6 +3,7 @@
 in the store, and a full disk (a real one: a small tmpfs, which needs root to mount)."""
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -71,6 +72,31 @@ def test_bit_flip_in_sealed_segment_is_skipped_and_reported_once(daemon):
     # The rest of the store is served and the stream goes on.
     assert [m.payload for m in read_all(c, "other")] == [b"untouched"]
     assert c.append_message("flip", b"next") == len(payloads)
+
+
+def test_flush_on_write_tail_is_allocated_ahead_and_cut_at_a_clean_stop(daemon):
+    """A flushOnWrite segment is allocated ahead of its appends (zeros after the records);
+    after kill -9 start-up reads the zeros as the end of the log (logged at info) and the
+    numbering goes on; SIGTERM cuts the zeros off, so the file ends with its last record."""
+    c = daemon.client()
+    make(c, "fow", segment=1 << 20, flush=True)
+    payloads = [b"durable-%02d" % i for i in range(5)]
+    for p in payloads:
+        c.append_message("fow", p)
+    (seg,) = segment_files(daemon, "fow")
+    records = 16 + sum(24 + len(p) for p in payloads)
+    assert seg.stat().st_size == 1 << 20, "allocated one step (the segment size) ahead"
+    daemon.restart()  # kill -9
+    c = daemon.client()
+    assert [m.payload for m in read_all(c, "fow")] == payloads
+    assert "zeros after the last record" in daemon.stderr_text()
+    assert "truncating a torn tail" not in daemon.stderr_text()
+    assert c.append_message("fow", b"next") == len(payloads)
+    daemon.restart(sig=signal.SIGTERM)
+    assert seg.stat().st_size == records + 24 + len(b"next"), "a clean stop cuts the zeros"
+    c = daemon.client()
+    assert [m.payload for m in read_all(c, "fow")] == payloads + [b"next"]
+    assert "zeros after the last record" not in daemon.stderr_text()
 
 
 def test_odd_files_are_warned_about_not_fatal(daemon):
