@@ -10,7 +10,7 @@ use sm_log::{
     index_segment, parse_segment_file_name, record_header, scan_segment, scan_segment_tail,
     segment_file_name, segment_header, AppendPlan, IndexRequest, MemorySegments, ReadChunk,
     RecoveryAction, RetentionPlan, SealedFile, SegmentIndex, SegmentScan, TailCheckpoint,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use sm_model::defaults::StorageSettings;
 use tracing::warn;
@@ -518,7 +518,7 @@ impl Segments {
                 };
                 let file = f.active_file(plan.segment)?.clone();
                 let header = record_header(plan.seq, plan.ingest_time, payload);
-                let end = plan.offset + (header.len() + payload.len()) as u64;
+                let end = plan.offset + plan.record_len();
                 f.reserve(end);
                 let written =
                     f.write_parts_at(&file, [&header[..], payload].into_iter(), plan.offset);
@@ -558,7 +558,7 @@ impl Segments {
                 }
             }
             Self::File(f) => {
-                let Some(first) = plans.first() else {
+                let (Some(first), Some(last)) = (plans.first(), plans.last()) else {
                     return Ok(());
                 };
                 let file = f.active_file(first.segment)?.clone();
@@ -568,8 +568,8 @@ impl Segments {
                     .map(|(p, payload)| record_header(p.seq, p.ingest_time, payload.as_ref()))
                     .collect();
                 let mut offset = first.offset;
-                let records: u64 = payloads.iter().map(|p| p.as_ref().len() as u64).sum();
-                f.reserve(offset + records + (headers.len() * RECORD_HEADER_LEN as usize) as u64);
+                let end = last.offset + last.record_len();
+                f.reserve(end);
                 let mut written = Ok(());
                 for (hs, ps) in headers
                     .chunks(RUN_IOVECS / 2)
@@ -586,7 +586,8 @@ impl Segments {
                     f.cut_back(first.offset);
                     return Err(e);
                 }
-                f.wrote_to(offset);
+                debug_assert_eq!(offset, end, "a run's records are consecutive");
+                f.wrote_to(end);
             }
         }
         Ok(())
