@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use bytes::BytesMut;
-use sm_client::{MessageStreamDefinition, Persistence, StrategyOnFull};
 use sm_model::{ConnectRequest, ConnectResponse, ResponseStatusCode};
 use sm_wire::{
     decode_append_ack, encode_append_request, encode_frame, FrameDecoder, Inbound, Op,
@@ -287,19 +286,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     let (daemon, _) = Daemon::start(&binary, &root)?;
     let client = daemon.client().await?;
     client
-        .create_message_stream(&MessageStreamDefinition {
-            name: "lat".into(),
-            max_size: Some(1 << 30),
-            stream_segment_size: Some(16 << 20),
-            strategy_on_full: Some(StrategyOnFull::OverwriteOldestData),
-            persistence: Some(if memory {
-                Persistence::Memory
-            } else {
-                Persistence::File
-            }),
-            flush_on_write: Some(false),
-            ..Default::default()
-        })
+        .create_message_stream(&crate::pipeline::definition("lat".into(), memory, 1024))
         .await?;
     let port = daemon.port;
     let cpu0 = (cpu_seconds(daemon.pid())?, cpu_seconds(std::process::id())?);
@@ -324,25 +311,20 @@ pub async fn run(args: &[String]) -> Result<()> {
 }
 
 fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
-    let Load {
-        rate,
-        secs,
-        warmup,
-        size,
-        tick,
-    } = load;
+    let (rate, secs, warmup) = (load.rate, load.secs, load.warmup);
     let mut v = o.samples.clone();
     ensure!(!v.is_empty(), "no latency samples");
     v.sort_unstable();
     let requests = ((warmup + secs) * rate).max(1.0);
     let note = format!(
-        "{} appends of {size} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted, sent every {} µs; CPU-µs per append: daemon {:.2}, generator {:.2}",
+        "{} appends of {} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted, sent every {} µs; CPU-µs per append: daemon {:.2}, generator {:.2}",
         v.len(),
+        load.size,
         o.sending.as_secs_f64(),
         warmup + secs,
         o.failed,
         o.missing,
-        tick.as_micros(),
+        load.tick.as_micros(),
         o.cpu.0 / requests * 1e6,
         o.cpu.1 / requests * 1e6,
     );

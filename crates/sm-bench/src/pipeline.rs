@@ -16,7 +16,9 @@ use crate::{arg, arg_or, arg_req, now, row};
 /// Messages per `append_many` call: the window drains between calls, so keep it long.
 const BATCH: usize = 4096;
 
-fn definition(name: String, memory: bool, max_mib: i64) -> MessageStreamDefinition {
+/// A File or Memory stream of `max_mib` MiB as P1 shapes it: 16 MiB segments, oldest data
+/// overwritten, no flushOnWrite.
+pub(crate) fn definition(name: String, memory: bool, max_mib: i64) -> MessageStreamDefinition {
     MessageStreamDefinition {
         name,
         max_size: Some(max_mib << 20),
