@@ -197,12 +197,19 @@ struct Load {
     tick: Duration,
 }
 
+impl Load {
+    /// Requests sent, warm-up included (at least one).
+    fn requests(&self) -> f64 {
+        ((self.warmup + self.secs) * self.rate).max(1.0)
+    }
+}
+
 /// Sends appends to `stream` on one connection to `port` as `load` says and times their
 /// responses.
 fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
     let Load {
         rate,
-        secs,
+        secs: _,
         warmup,
         size,
         tick,
@@ -211,7 +218,7 @@ fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
     let schedule = Schedule {
         start: now(),
         rate,
-        total: ((warmup + secs) * rate).max(1.0) as u64,
+        total: load.requests() as u64,
         skip: (warmup * rate) as u64,
     };
     let reader = {
@@ -315,7 +322,7 @@ fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
     let mut v = o.samples.clone();
     ensure!(!v.is_empty(), "no latency samples");
     v.sort_unstable();
-    let requests = ((warmup + secs) * rate).max(1.0);
+    let requests = load.requests();
     let note = format!(
         "{} appends of {} B at {rate:.0}/s on one connection (sent in {:.2} s for {:.2} s scheduled), {} failed, {} unanswered, first {warmup} s not counted, sent every {} µs; CPU-µs per append: daemon {:.2}, generator {:.2}",
         v.len(),
