@@ -1,5 +1,6 @@
 //! AWS error responses: the code and message from the JSON or XML body (or the
-//! `x-amzn-ErrorType` header), and whether a retry can help.
+//! `x-amzn-ErrorType` header). Whether a retry can help is the export engine's decision
+//! (`sm-export`'s `classify`), not this crate's.
 
 /// An AWS error, as answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,39 +21,6 @@ impl std::fmt::Display for AwsError {
             write!(f, "{} (HTTP {}): {}", self.code, self.status, self.message)
         }
     }
-}
-
-/// Error codes a retry can cure, whatever the status.
-const RETRYABLE: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "InternalFailure",
-    "InternalFailureException",
-    "InternalError",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "IDPCommunicationError",
-    "KMSThrottlingException",
-    "ConflictingOperationException",
-];
-
-/// Whether an error is worth retrying: 429, 5xx, or a retryable code.
-pub fn classify(e: &AwsError) -> bool {
-    e.status == 429 || e.status >= 500 || RETRYABLE.contains(&e.code.as_str())
 }
 
 fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
@@ -106,18 +74,16 @@ pub fn parse_error(status: u16, error_type_header: Option<&str>, body: &[u8]) ->
     }
 }
 
-/// The outcome of a whole-call error answer.
-pub(crate) fn whole_call(
-    status: u16,
-    error_type_header: Option<&str>,
-    body: &[u8],
-) -> crate::CallOutcome {
-    let e = parse_error(status, error_type_header, body);
-    if classify(&e) {
-        crate::CallOutcome::Retry(e)
-    } else {
-        crate::CallOutcome::Fail(e)
-    }
+/// Why a request could not be built (a value that cannot go into a URI or a header, or a body
+/// that cannot be encoded). The records are never sent as an empty request instead.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The JSON body could not be encoded.
+    #[error("cannot encode the request body: {0}")]
+    Body(#[from] serde_json::Error),
+    /// The URI or a header is invalid.
+    #[error("invalid request: {0}")]
+    Http(#[from] http::Error),
 }
 
 #[cfg(test)]
@@ -129,29 +95,28 @@ mod tests {
         let e = parse_error(400, None, br#"{"__type":"com.amazonaws.kinesis#ResourceNotFoundException","message":"Stream s not found"}"#);
         assert_eq!(e.code, "ResourceNotFoundException");
         assert_eq!(e.message, "Stream s not found");
-        assert!(!classify(&e));
         let e = parse_error(403, None, b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error></ErrorResponse>");
         assert_eq!(
             (e.code.as_str(), e.message.as_str()),
             ("SignatureDoesNotMatch", "bad sig")
         );
-        assert!(!classify(&e));
         let e = parse_error(
             400,
             Some("ThrottlingException:http://internal.amazon.com/"),
             b"{}",
         );
         assert_eq!(e.code, "ThrottlingException");
-        assert!(classify(&e));
         let e = parse_error(503, None, b"oops");
         assert_eq!(e.code, "HTTP503");
         assert_eq!(e.message, "oops");
-        assert!(classify(&e));
         let e = parse_error(
             400,
             None,
             br#"{"__type":"ExpiredTokenException","message":"expired"}"#,
         );
-        assert!(classify(&e));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("ExpiredTokenException", "expired")
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use sm_model::sitewise::{parse_entry, PutAssetPropertyValueEntry};
 
-use crate::{CallOutcome, RecordOutcome};
+use crate::{AwsError, Parsed};
 
 /// Byte that separates the parts of an input (never valid in UTF-8, so never inside JSON).
 const SEP: u8 = 0xff;
@@ -157,14 +157,14 @@ fn percent_decode(s: &str) -> Vec<u8> {
 
 /// The AWS response parsers on an arbitrary answer. `data` is a status (`u16`, little-endian),
 /// a record count byte, then the error-type header and the body separated by the first `0xff`
-/// (no separator: no header). Runs every parser the exporters call: Kinesis `PutRecords`, IoT
-/// Analytics `BatchPutMessage`, SiteWise `BatchPutAssetPropertyValue` (for `n` records sent),
-/// the S3 error, UploadId and ListParts parsers, and [`crate::error::parse_error`]. Panics only
-/// if one of them panics or an invariant breaks:
+/// (no separator: no header). Runs every parser the export engine calls: Kinesis `PutRecords`,
+/// IoT Analytics `BatchPutMessage`, SiteWise `BatchPutAssetPropertyValue` (for `n` records
+/// sent), the S3 error, UploadId and ListParts parsers, and [`crate::error::parse_error`].
+/// Panics only if one of them panics or an invariant breaks:
 ///
-/// * a `Records` outcome has exactly one outcome per record sent, and only for a 2xx status;
-/// * a non-2xx status is a `Retry` or `Fail`, and its error has a non-empty code;
-/// * an error's `Retry`/`Fail` matches [`crate::classify`];
+/// * per-record results come only for a 2xx status, exactly one per record sent;
+/// * every error (whole-call or per-record) has a non-empty code;
+/// * a non-2xx status is a whole-call error carrying that status;
 /// * S3: a 2xx answer without `<Error>` is no error; any other answer is one.
 pub fn aws_responses(data: &[u8]) {
     let (status, rest) = head::<2>(data);
@@ -181,45 +181,72 @@ pub fn aws_responses(data: &[u8]) {
     let header = header.as_deref();
     let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
     let ok = (200..300).contains(&status);
-    let check = |what: &str, outcome: CallOutcome| match outcome {
-        CallOutcome::Records(r) => {
-            assert!(ok, "{what}: Records for status {status}");
-            assert_eq!(r.len(), n, "{what}: one outcome per record sent");
-            for o in r {
-                match o {
-                    RecordOutcome::Delivered => {}
-                    RecordOutcome::Retry(m) | RecordOutcome::Skip(m) => assert!(!m.is_empty()),
+    fn check<T>(
+        what: &str,
+        ok: bool,
+        status: u16,
+        n: usize,
+        parsed: Parsed<Vec<T>>,
+        errors: fn(&T) -> Vec<AwsError>,
+    ) {
+        match parsed {
+            Ok(records) => {
+                assert!(ok, "{what}: records for status {status}");
+                assert_eq!(records.len(), n, "{what}: one result per record sent");
+                for r in &records {
+                    for e in &errors(r) {
+                        assert!(!e.code.is_empty(), "{what}: record error without code");
+                    }
                 }
             }
+            Err(e) => {
+                assert!(!e.code.is_empty(), "{what}: error without code");
+                assert!(!ok || e.code == "MalformedResponse", "{what}: {e:?}");
+                assert!(
+                    ok || e.status == status,
+                    "{what}: status {} for {status}",
+                    e.status
+                );
+            }
         }
-        CallOutcome::Retry(e) => {
-            assert!(!e.code.is_empty(), "{what}: error without code");
-            assert!(!ok || e.code == "MalformedResponse", "{what}: {e:?}");
-        }
-        CallOutcome::Fail(e) => {
-            assert!(!ok, "{what}: Fail for status {status}");
-            assert!(!e.code.is_empty(), "{what}: error without code");
-            assert!(!crate::classify(&e), "{what}: Fail but retryable: {e:?}");
-        }
-    };
+    }
+    fn one(e: &Option<AwsError>) -> Vec<AwsError> {
+        e.iter().cloned().collect()
+    }
+    #[allow(clippy::ptr_arg)] // the parser's element type is `Vec<AwsError>`
+    fn all(v: &Vec<AwsError>) -> Vec<AwsError> {
+        v.clone()
+    }
     check(
         "kinesis",
+        ok,
+        status,
+        n,
         crate::kinesis::parse_put_records(status, header, body, n),
+        one,
     );
     check(
         "iotanalytics",
+        ok,
+        status,
+        n,
         crate::iotanalytics::parse_batch_put_message(status, header, body, &ids),
+        one,
     );
     check(
         "sitewise",
+        ok,
+        status,
+        n,
         crate::sitewise::parse_put_values(status, header, body, &ids),
+        all,
     );
     let e = crate::error::parse_error(status, header, body);
     assert!(!e.code.is_empty());
     let s3 = crate::s3::error_of(status, body);
     let is_error = !ok || String::from_utf8_lossy(body).contains("<Error>");
     assert_eq!(s3.is_some(), is_error, "S3 error_of for status {status}");
-    if let Some((e, _)) = s3 {
+    if let Some(e) = s3 {
         assert!(!e.code.is_empty());
     }
     let _ = crate::s3::parse_upload_id(body);

@@ -3,20 +3,23 @@
 
 use base64::Engine;
 use serde::Serialize;
-use sm_retry::RecordOutcome;
 
 use crate::endpoint::{host_of, Endpoint};
-use crate::error::whole_call;
-use crate::CallOutcome;
+use crate::error::{parse_error, AwsError, BuildError};
+use crate::Parsed;
 
 /// Messages per call.
 pub const MAX_MESSAGES: usize = 100;
 
-/// A message id unique per stream and sequence number, and stable across retries:
-/// `prefix` (≤ 32 characters, validated upstream) + 16 hex digits naming the stream + `_` +
-/// the sequence number. At most 32 + 16 + 1 + 20 = 69 characters (the API allows 128).
-pub fn message_id(prefix: Option<&str>, stream_tag: u64, seq: u64) -> String {
-    format!("{}{stream_tag:016x}_{seq}", prefix.unwrap_or(""))
+/// A message id unique per stream and sequence number, and stable across retries and
+/// restarts: `prefix` (≤ 32 characters, validated upstream) + 16 hex digits naming the stream
+/// (its FNV-1a 64 hash) + `_` + the sequence number. At most 32 + 16 + 1 + 20 = 69 characters
+/// (the API allows 128).
+pub fn message_id(prefix: Option<&str>, stream: &str, seq: u64) -> String {
+    let tag = stream.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{}{tag:016x}_{seq}", prefix.unwrap_or(""))
 }
 
 #[derive(Serialize)]
@@ -38,7 +41,7 @@ pub fn batch_put_message(
     endpoint: &Endpoint,
     channel: &str,
     messages: &[(String, &[u8])],
-) -> http::Request<Vec<u8>> {
+) -> Result<http::Request<Vec<u8>>, BuildError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let body = Batch {
         channel_name: channel,
@@ -50,57 +53,53 @@ pub fn batch_put_message(
             })
             .collect(),
     };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    http::Request::post(format!("{}/messages/batch", endpoint.url))
-        .header("host", host_of(&endpoint.url))
-        .header("content-type", "application/json")
-        .body(body)
-        .unwrap_or_default()
+    let body = serde_json::to_vec(&body)?;
+    Ok(
+        http::Request::post(format!("{}/messages/batch", endpoint.url))
+            .header("host", host_of(&endpoint.url))
+            .header("content-type", "application/json")
+            .body(body)?,
+    )
 }
 
-/// Parses the answer to a call that sent messages with these `ids`, in order.
+/// Parses the answer to a call that sent messages with these `ids`, in order: per message,
+/// `None` when it was accepted, else its `batchPutMessageErrorEntries` error.
 pub fn parse_batch_put_message(
     status: u16,
     error_type: Option<&str>,
     body: &[u8],
     ids: &[String],
-) -> CallOutcome {
+) -> Parsed<Vec<Option<AwsError>>> {
     if !(200..300).contains(&status) {
-        return whole_call(status, error_type, body);
+        return Err(parse_error(status, error_type, body));
     }
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     let errors = v
         .get("batchPutMessageErrorEntries")
         .and_then(|e| e.as_array())
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    CallOutcome::Records(
-        ids.iter()
-            .map(|id| {
-                let err = errors
-                    .iter()
-                    .find(|e| e.get("messageId").and_then(|m| m.as_str()) == Some(id.as_str()));
-                match err {
-                    None => RecordOutcome::Delivered,
-                    Some(e) => {
-                        let code = e
-                            .get("errorCode")
-                            .and_then(|c| c.as_str())
-                            .unwrap_or("Unknown");
-                        let msg = format!(
-                            "{code}: {}",
-                            e.get("errorMessage").and_then(|m| m.as_str()).unwrap_or("")
-                        );
-                        if code == "InvalidRequestException" {
-                            RecordOutcome::Skip(msg)
-                        } else {
-                            RecordOutcome::Retry(msg)
-                        }
-                    }
-                }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let e = errors
+                .iter()
+                .find(|e| e.get("messageId").and_then(|m| m.as_str()) == Some(id.as_str()))?;
+            Some(AwsError {
+                status,
+                code: e
+                    .get("errorCode")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("Unknown")
+                    .to_owned(),
+                message: e
+                    .get("errorMessage")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("")
+                    .to_owned(),
             })
-            .collect(),
-    )
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -110,10 +109,12 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_short() {
-        let a = message_id(Some(&"p".repeat(32)), u64::MAX, u64::MAX);
+        let a = message_id(Some(&"p".repeat(32)), &"s".repeat(255), u64::MAX);
         assert!(a.len() <= 128);
-        assert_eq!(message_id(None, 1, 7), "0000000000000001_7");
-        assert_eq!(message_id(Some("x-"), 1, 7), message_id(Some("x-"), 1, 7));
+        // FNV-1a 64 of "s" (the ids the daemon has always sent).
+        assert_eq!(message_id(None, "s", 7), "af63ee4c86020b22_7");
+        assert_eq!(message_id(None, "", 7), "cbf29ce484222325_7");
+        assert_eq!(message_id(Some("x-"), "s", 7), "x-af63ee4c86020b22_7");
     }
 
     #[test]
@@ -124,7 +125,8 @@ mod tests {
             &ep,
             "chan",
             &[(ids[0].clone(), b"{}"), (ids[1].clone(), b"x")],
-        );
+        )
+        .unwrap();
         assert_eq!(
             req.uri(),
             "https://iotanalytics.us-east-1.amazonaws.com/messages/batch"
@@ -133,17 +135,21 @@ mod tests {
         assert_eq!(v["channelName"], "chan");
         assert_eq!(v["messages"][1]["payload"], "eA==");
         let body = br#"{"batchPutMessageErrorEntries":[{"messageId":"b","errorCode":"InvalidRequestException","errorMessage":"bad"},{"messageId":"c","errorCode":"ThrottlingException","errorMessage":"slow"}]}"#;
+        let r = parse_batch_put_message(200, None, body, &ids).unwrap();
+        assert_eq!(r[0], None);
+        assert_eq!(r[1].as_ref().unwrap().code, "InvalidRequestException");
         assert_eq!(
-            parse_batch_put_message(200, None, body, &ids),
-            CallOutcome::Records(vec![
-                RecordOutcome::Delivered,
-                RecordOutcome::Skip("InvalidRequestException: bad".into()),
-                RecordOutcome::Retry("ThrottlingException: slow".into()),
-            ])
+            (
+                r[2].as_ref().unwrap().code.as_str(),
+                r[2].as_ref().unwrap().message.as_str()
+            ),
+            ("ThrottlingException", "slow")
         );
-        assert!(matches!(
-            parse_batch_put_message(404, None, b"", &ids),
-            CallOutcome::Fail(_)
-        ));
+        assert_eq!(
+            parse_batch_put_message(404, None, b"", &ids)
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 }

@@ -2,11 +2,10 @@
 
 use base64::Engine;
 use serde::Serialize;
-use sm_retry::RecordOutcome;
 
 use crate::endpoint::{host_of, Endpoint};
-use crate::error::whole_call;
-use crate::CallOutcome;
+use crate::error::{parse_error, AwsError, BuildError};
+use crate::Parsed;
 
 /// Records per `PutRecords` call.
 pub const MAX_RECORDS: usize = 500;
@@ -47,12 +46,25 @@ pub fn fit(sizes: &[u64], limits: Limits) -> usize {
     n
 }
 
+/// One record of a `PutRecords` call.
+#[derive(Debug, Clone, Copy)]
+pub struct PutRecord<'a> {
+    /// Partition key (1..=256 characters; the exporter uses a random UUID).
+    pub partition_key: &'a str,
+    /// Explicit hash key (a decimal 128-bit number) choosing the shard, if any.
+    pub explicit_hash_key: Option<&'a str>,
+    /// The record's data.
+    pub data: &'a [u8],
+}
+
 #[derive(Serialize)]
 struct Record<'a> {
     #[serde(rename = "Data")]
     data: String,
     #[serde(rename = "PartitionKey")]
     partition_key: &'a str,
+    #[serde(rename = "ExplicitHashKey", skip_serializing_if = "Option::is_none")]
+    explicit_hash_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -65,12 +77,12 @@ struct PutRecords<'a> {
     records: Vec<Record<'a>>,
 }
 
-/// Builds the request for `records` (partition key, data) to `stream` (a name or an ARN).
+/// Builds the request for `records` to `stream` (a name or an ARN).
 pub fn put_records(
     endpoint: &Endpoint,
     stream: &str,
-    records: &[(&str, &[u8])],
-) -> http::Request<Vec<u8>> {
+    records: &[PutRecord<'_>],
+) -> Result<http::Request<Vec<u8>>, BuildError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let is_arn = stream.starts_with("arn:");
     let body = PutRecords {
@@ -78,61 +90,65 @@ pub fn put_records(
         stream_arn: is_arn.then_some(stream),
         records: records
             .iter()
-            .map(|(pk, data)| Record {
-                data: b64.encode(data),
-                partition_key: pk,
+            .map(|r| Record {
+                data: b64.encode(r.data),
+                partition_key: r.partition_key,
+                explicit_hash_key: r.explicit_hash_key,
             })
             .collect(),
     };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    http::Request::post(format!("{}/", endpoint.url))
+    let body = serde_json::to_vec(&body)?;
+    Ok(http::Request::post(format!("{}/", endpoint.url))
         .header("host", host_of(&endpoint.url))
         .header("content-type", "application/x-amz-json-1.1")
         .header("x-amz-target", "Kinesis_20131202.PutRecords")
-        .body(body)
-        .unwrap_or_default()
+        .body(body)?)
 }
 
-/// Parses the answer to a `PutRecords` call of `sent` records.
+/// Parses the answer to a `PutRecords` call of `sent` records: per record, `None` when it was
+/// accepted, else its error (`ErrorCode`, `ErrorMessage`; status 200).
 pub fn parse_put_records(
     status: u16,
     error_type: Option<&str>,
     body: &[u8],
     sent: usize,
-) -> CallOutcome {
+) -> Parsed<Vec<Option<AwsError>>> {
     if !(200..300).contains(&status) {
-        return whole_call(status, error_type, body);
+        return Err(parse_error(status, error_type, body));
     }
-    let malformed = |why: &str| {
-        CallOutcome::Retry(crate::AwsError {
-            status,
-            code: "MalformedResponse".into(),
-            message: format!("PutRecords answer {why}"),
-        })
+    let malformed = |why: &str| AwsError {
+        status,
+        code: "MalformedResponse".into(),
+        message: format!("PutRecords answer {why}"),
     };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return malformed("is not JSON");
-    };
-    let Some(records) = v.get("Records").and_then(|r| r.as_array()) else {
-        return malformed("has no Records");
-    };
+    let v =
+        serde_json::from_slice::<serde_json::Value>(body).map_err(|_| malformed("is not JSON"))?;
+    let records = v
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| malformed("has no Records"))?;
     if records.len() != sent {
-        return malformed(&format!("has {} records for {sent} sent", records.len()));
+        return Err(malformed(&format!(
+            "has {} records for {sent} sent",
+            records.len()
+        )));
     }
-    CallOutcome::Records(
-        records
-            .iter()
-            .map(|r| match r.get("ErrorCode").and_then(|c| c.as_str()) {
-                // Per-record errors are throughput, internal or KMS failures: all may pass
-                // later, and none says the record itself is invalid.
-                Some(code) => RecordOutcome::Retry(format!(
-                    "{code}: {}",
-                    r.get("ErrorMessage").and_then(|m| m.as_str()).unwrap_or("")
-                )),
-                None => RecordOutcome::Delivered,
-            })
-            .collect(),
-    )
+    Ok(records
+        .iter()
+        .map(|r| {
+            r.get("ErrorCode")
+                .and_then(|c| c.as_str())
+                .map(|code| AwsError {
+                    status,
+                    code: code.to_owned(),
+                    message: r
+                        .get("ErrorMessage")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("")
+                        .to_owned(),
+                })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -144,7 +160,12 @@ mod tests {
     #[test]
     fn request_shape() {
         let ep = Endpoints::default().resolve(Service::Kinesis, "eu-west-1");
-        let req = put_records(&ep, "s", &[("pk1", b"hello"), ("pk2", b"\x00\xff")]);
+        let rec = |pk, data| PutRecord {
+            partition_key: pk,
+            explicit_hash_key: None,
+            data,
+        };
+        let req = put_records(&ep, "s", &[rec("pk1", b"hello"), rec("pk2", b"\x00\xff")]).unwrap();
         assert_eq!(req.uri(), "https://kinesis.eu-west-1.amazonaws.com/");
         assert_eq!(req.headers()["x-amz-target"], "Kinesis_20131202.PutRecords");
         assert_eq!(req.headers()["host"], "kinesis.eu-west-1.amazonaws.com");
@@ -153,43 +174,54 @@ mod tests {
         assert_eq!(v["Records"][0]["Data"], "aGVsbG8=");
         assert_eq!(v["Records"][1]["Data"], "AP8=");
         assert_eq!(v["Records"][1]["PartitionKey"], "pk2");
-        let arn = put_records(&ep, "arn:aws:kinesis:eu-west-1:1:stream/s", &[("k", b"x")]);
+        assert!(v["Records"][0].get("ExplicitHashKey").is_none());
+        let hashed = PutRecord {
+            explicit_hash_key: Some("170141183460469231731687303715884105728"),
+            ..rec("k", b"x")
+        };
+        let arn = put_records(&ep, "arn:aws:kinesis:eu-west-1:1:stream/s", &[hashed]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(arn.body()).unwrap();
         assert!(v.get("StreamName").is_none());
+        assert_eq!(
+            v["Records"][0]["ExplicitHashKey"],
+            "170141183460469231731687303715884105728"
+        );
         assert_eq!(v["StreamARN"], "arn:aws:kinesis:eu-west-1:1:stream/s");
     }
 
     #[test]
     fn partial_failure_and_errors() {
         let body = br#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"s"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"slow down"}]}"#;
+        let r = parse_put_records(200, None, body, 2).unwrap();
+        assert_eq!(r[0], None);
+        let e = r[1].as_ref().unwrap();
         assert_eq!(
-            parse_put_records(200, None, body, 2),
-            CallOutcome::Records(vec![
-                RecordOutcome::Delivered,
-                RecordOutcome::Retry("ProvisionedThroughputExceededException: slow down".into())
-            ])
+            (e.code.as_str(), e.message.as_str()),
+            ("ProvisionedThroughputExceededException", "slow down")
         );
-        assert!(matches!(
-            parse_put_records(200, None, body, 3),
-            CallOutcome::Retry(_)
-        ));
-        assert!(matches!(
-            parse_put_records(400, None, br#"{"__type":"ResourceNotFoundException","message":"no"}"#, 1),
-            CallOutcome::Fail(e) if e.code == "ResourceNotFoundException"
-        ));
-        assert!(matches!(
-            parse_put_records(
-                400,
-                None,
-                br#"{"__type":"ProvisionedThroughputExceededException"}"#,
-                1
-            ),
-            CallOutcome::Retry(_)
-        ));
-        assert!(matches!(
-            parse_put_records(500, None, b"", 1),
-            CallOutcome::Retry(_)
-        ));
+        assert_eq!(
+            parse_put_records(200, None, body, 3).unwrap_err().code,
+            "MalformedResponse"
+        );
+        assert_eq!(
+            parse_put_records(200, None, b"<html>", 1).unwrap_err().code,
+            "MalformedResponse"
+        );
+        let e = parse_put_records(
+            400,
+            None,
+            br#"{"__type":"ResourceNotFoundException","message":"no"}"#,
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "ResourceNotFoundException")
+        );
+        assert_eq!(
+            parse_put_records(500, None, b"", 1).unwrap_err().code,
+            "HTTP500"
+        );
     }
 
     #[test]

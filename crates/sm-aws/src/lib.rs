@@ -12,9 +12,10 @@
 //!
 //! # Drive loop
 //!
-//! The runtime picks the records of a batch, asks a builder (e.g. [`kinesis::put_records`])
-//! for the request, signs it with the current credentials and the current time, sends it, and
-//! hands the status and body to the matching parser (e.g. [`kinesis::parse_put_records`]).
+//! The export engine picks the records of a batch and asks a builder (e.g.
+//! [`kinesis::put_records`]) for the request; the runtime signs it with the current credentials
+//! and the current time and sends it; the engine hands the status and body to the matching
+//! parser (e.g. [`kinesis::parse_put_records`]).
 //! Nothing here performs IO, reads the clock or the environment, or draws random numbers
 //! (Kinesis partition keys come in with the records).
 
@@ -29,19 +30,9 @@ mod sign;
 pub mod sitewise;
 
 pub use endpoint::{Endpoints, Service};
-pub use error::{classify, AwsError};
+pub use error::{AwsError, BuildError};
 pub use sign::{sign, SignError};
-pub use sm_retry::RecordOutcome;
 
-/// What one AWS call achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallOutcome {
-    /// The call was processed; one outcome per record sent, in order.
-    Records(Vec<RecordOutcome>),
-    /// The whole call failed in a way that may pass later (throttling, 5xx, expired
-    /// credentials, network): send the same records again after a backoff.
-    Retry(AwsError),
-    /// The whole call failed in a way that repeating it cannot fix until something changes
-    /// outside (missing stream, access denied, bad credentials, validation).
-    Fail(AwsError),
-}
+/// A parsed answer: the per-record results of a call the service processed, or the error of
+/// the whole call (including an answer that does not parse: code `MalformedResponse`).
+pub type Parsed<T> = Result<T, AwsError>;

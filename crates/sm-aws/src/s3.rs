@@ -6,7 +6,10 @@
 //! [`crate::sign`] in S3 style (`x-amz-content-sha256`).
 
 use crate::endpoint::{host_of, Endpoint};
-use crate::error::{classify, parse_error, AwsError};
+use crate::error::{parse_error, AwsError, BuildError};
+
+/// A built S3 request.
+pub type Built = Result<http::Request<Vec<u8>>, BuildError>;
 
 /// The URL of an object (plus a query string, if any).
 pub fn object_url(endpoint: &Endpoint, bucket: &str, key: &str, query: &str) -> String {
@@ -44,30 +47,26 @@ fn encode_query_value(v: &str) -> String {
     encode_key(v).replace('/', "%2F")
 }
 
-fn request(method: &str, url: String, body: Vec<u8>) -> http::Request<Vec<u8>> {
+fn builder(method: &str, url: String) -> http::request::Builder {
     let host = host_of(&url).to_owned();
     http::Request::builder()
         .method(method)
         .uri(url)
         .header("host", host)
-        .body(body)
-        .unwrap_or_default()
 }
 
-fn with_metadata(
-    mut req: http::Request<Vec<u8>>,
-    metadata: &[(String, String)],
-) -> http::Request<Vec<u8>> {
+fn request(method: &str, url: String, body: Vec<u8>) -> Built {
+    Ok(builder(method, url).body(body)?)
+}
+
+/// A request carrying user metadata as `x-amz-meta-<key>` headers (keys lower-cased, as S3
+/// stores them). A key or value that cannot be a header is an error, not a silent omission.
+fn with_metadata(method: &str, url: String, body: Vec<u8>, metadata: &[(String, String)]) -> Built {
+    let mut b = builder(method, url);
     for (k, v) in metadata {
-        let name = format!("x-amz-meta-{}", k.to_ascii_lowercase());
-        if let (Ok(n), Ok(v)) = (
-            http::header::HeaderName::from_bytes(name.as_bytes()),
-            http::header::HeaderValue::from_str(v),
-        ) {
-            req.headers_mut().insert(n, v);
-        }
+        b = b.header(format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.as_str());
     }
-    req
+    Ok(b.body(body)?)
 }
 
 /// `PutObject` of the whole body.
@@ -77,11 +76,8 @@ pub fn put_object(
     key: &str,
     body: Vec<u8>,
     metadata: &[(String, String)],
-) -> http::Request<Vec<u8>> {
-    with_metadata(
-        request("PUT", object_url(endpoint, bucket, key, ""), body),
-        metadata,
-    )
+) -> Built {
+    with_metadata("PUT", object_url(endpoint, bucket, key, ""), body, metadata)
 }
 
 /// `CreateMultipartUpload`.
@@ -90,13 +86,11 @@ pub fn create_multipart(
     bucket: &str,
     key: &str,
     metadata: &[(String, String)],
-) -> http::Request<Vec<u8>> {
+) -> Built {
     with_metadata(
-        request(
-            "POST",
-            object_url(endpoint, bucket, key, "uploads="),
-            Vec::new(),
-        ),
+        "POST",
+        object_url(endpoint, bucket, key, "uploads="),
+        Vec::new(),
         metadata,
     )
 }
@@ -109,7 +103,7 @@ pub fn upload_part(
     upload_id: &str,
     number: u32,
     body: Vec<u8>,
-) -> http::Request<Vec<u8>> {
+) -> Built {
     let q = format!(
         "partNumber={number}&uploadId={}",
         encode_query_value(upload_id)
@@ -124,7 +118,7 @@ pub fn complete_multipart(
     key: &str,
     upload_id: &str,
     parts: &[(u32, String)],
-) -> http::Request<Vec<u8>> {
+) -> Built {
     let mut body = String::from(
         r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
     );
@@ -139,25 +133,13 @@ pub fn complete_multipart(
     }
     body.push_str("</CompleteMultipartUpload>");
     let q = format!("uploadId={}", encode_query_value(upload_id));
-    let mut req = request(
-        "POST",
-        object_url(endpoint, bucket, key, &q),
-        body.into_bytes(),
-    );
-    req.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("application/xml"),
-    );
-    req
+    Ok(builder("POST", object_url(endpoint, bucket, key, &q))
+        .header("content-type", "application/xml")
+        .body(body.into_bytes())?)
 }
 
 /// `AbortMultipartUpload`.
-pub fn abort_multipart(
-    endpoint: &Endpoint,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-) -> http::Request<Vec<u8>> {
+pub fn abort_multipart(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: &str) -> Built {
     let q = format!("uploadId={}", encode_query_value(upload_id));
     request("DELETE", object_url(endpoint, bucket, key, &q), Vec::new())
 }
@@ -169,7 +151,7 @@ pub fn list_parts(
     key: &str,
     upload_id: &str,
     marker: u32,
-) -> http::Request<Vec<u8>> {
+) -> Built {
     let q = format!(
         "part-number-marker={marker}&uploadId={}",
         encode_query_value(upload_id)
@@ -193,16 +175,18 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The error of an S3 answer, if it is one (S3 may answer 200 with an `<Error>` body to
-/// CompleteMultipartUpload), with whether a retry can help.
-pub fn error_of(status: u16, body: &[u8]) -> Option<(AwsError, bool)> {
+/// The error of an S3 answer, if it is one. S3 may answer 200 with an `<Error>` body to
+/// CompleteMultipartUpload: that counts as a 500 (S3 documents it as an internal error).
+pub fn error_of(status: u16, body: &[u8]) -> Option<AwsError> {
     let text = String::from_utf8_lossy(body);
     if (200..300).contains(&status) && !text.contains("<Error>") {
         return None;
     }
-    let e = parse_error(if status < 300 { 500 } else { status }, None, body);
-    let retry = classify(&e) || e.code == "HTTP500";
-    Some((e, retry))
+    Some(parse_error(
+        if status < 300 { 500 } else { status },
+        None,
+        body,
+    ))
 }
 
 /// The `UploadId` of a CreateMultipartUpload answer.
@@ -254,16 +238,24 @@ mod tests {
             per_service: vec![],
         }
         .resolve(Service::S3, "x");
-        let req = upload_part(&local, "b", "k", "id/+=", 3, vec![1]);
+        let req = upload_part(&local, "b", "k", "id/+=", 3, vec![1]).unwrap();
         assert_eq!(
             req.uri(),
             "http://127.0.0.1:9000/b/k?partNumber=3&uploadId=id%2F%2B%3D"
         );
         assert_eq!(req.headers()["host"], "127.0.0.1:9000");
-        let req = put_object(&local, "b", "k", vec![], &[("Color".into(), "blue".into())]);
+        let req = put_object(&local, "b", "k", vec![], &[("Color".into(), "blue".into())]).unwrap();
+        assert!(put_object(
+            &local,
+            "b",
+            "k",
+            vec![],
+            &[("k".into(), "bad\nvalue".into())]
+        )
+        .is_err());
         assert_eq!(req.headers()["x-amz-meta-color"], "blue");
         assert_eq!(
-            create_multipart(&local, "b", "k", &[]).uri(),
+            create_multipart(&local, "b", "k", &[]).unwrap().uri(),
             "http://127.0.0.1:9000/b/k?uploads="
         );
         let c = complete_multipart(
@@ -272,7 +264,8 @@ mod tests {
             "k",
             "u",
             &[(1, "\"e1\"".into()), (2, "\"e2\"".into())],
-        );
+        )
+        .unwrap();
         let body = String::from_utf8(c.body().clone()).unwrap();
         assert!(body.contains("<Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber></Part>"));
     }
@@ -294,18 +287,18 @@ mod tests {
         );
         assert_eq!(next, Some(2));
         assert!(error_of(200, b"<CompleteMultipartUploadResult/>").is_none());
-        let (e, retry) = error_of(
+        let e = error_of(
             200,
             b"<Error><Code>InternalError</Code><Message>m</Message></Error>",
         )
         .unwrap();
-        assert!(retry && e.code == "InternalError");
-        let (e, retry) = error_of(
+        assert_eq!((e.status, e.code.as_str()), (500, "InternalError"));
+        let e = error_of(
             404,
             b"<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>",
         )
         .unwrap();
-        assert!(!retry && e.code == "NoSuchBucket");
-        assert!(error_of(503, b"").unwrap().1);
+        assert_eq!((e.status, e.code.as_str()), (404, "NoSuchBucket"));
+        assert_eq!(error_of(503, b"").unwrap().status, 503);
     }
 }

@@ -14,11 +14,10 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 use sm_model::sitewise::PutAssetPropertyValueEntry;
-use sm_retry::RecordOutcome;
 
 use crate::endpoint::{host_of, Endpoint};
-use crate::error::whole_call;
-use crate::CallOutcome;
+use crate::error::{parse_error, AwsError, BuildError};
+use crate::Parsed;
 
 /// Entries per request.
 pub const MAX_ENTRIES: usize = 10;
@@ -100,7 +99,7 @@ struct Entry<'a> {
 pub fn put_values(
     endpoint: &Endpoint,
     entries: &[(String, &PutAssetPropertyValueEntry)],
-) -> http::Request<Vec<u8>> {
+) -> Result<http::Request<Vec<u8>>, BuildError> {
     let body = Request {
         entries: entries
             .iter()
@@ -113,87 +112,70 @@ pub fn put_values(
             })
             .collect(),
     };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    http::Request::post(format!("{}/properties", endpoint.url))
+    let body = serde_json::to_vec(&body)?;
+    Ok(http::Request::post(format!("{}/properties", endpoint.url))
         .header("host", host_of(&endpoint.url))
         .header("content-type", "application/json")
-        .body(body)
-        .unwrap_or_default()
+        .body(body)?)
 }
 
-/// Per-entry error codes a retry can cure.
-const RETRYABLE: &[&str] = &[
-    "ThrottlingException",
-    "InternalFailureException",
-    "ServiceUnavailableException",
-    "LimitExceededException",
-    "ConflictingOperationException",
-];
-
-/// Parses the answer to a request whose entries had these ids, in order.
+/// Parses the answer to a request whose entries had these ids, in order: per entry, its
+/// errors (empty when it was accepted; one per failed value, status 200).
 pub fn parse_put_values(
     status: u16,
     error_type: Option<&str>,
     body: &[u8],
     ids: &[String],
-) -> CallOutcome {
+) -> Parsed<Vec<Vec<AwsError>>> {
     if !(200..300).contains(&status) {
-        return whole_call(status, error_type, body);
+        return Err(parse_error(status, error_type, body));
     }
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    let errors = v
+    let entries = v
         .get("errorEntries")
         .and_then(|e| e.as_array())
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    CallOutcome::Records(
-        ids.iter()
-            .map(|id| {
-                let Some(entry) = errors
-                    .iter()
-                    .find(|e| e.get("entryId").and_then(|x| x.as_str()) == Some(id.as_str()))
-                else {
-                    return RecordOutcome::Delivered;
-                };
-                let errs = entry
-                    .get("errors")
-                    .and_then(|e| e.as_array())
-                    .cloned()
-                    .unwrap_or_default();
-                let codes: Vec<String> = errs
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{}: {}",
-                            e.get("errorCode")
-                                .and_then(|c| c.as_str())
-                                .unwrap_or("Unknown"),
-                            e.get("errorMessage").and_then(|c| c.as_str()).unwrap_or("")
-                        )
-                    })
-                    .collect();
-                let msg = if codes.is_empty() {
-                    "entry failed without an error code".to_string()
-                } else {
-                    codes.join("; ")
-                };
-                // Retry only when every error of the entry may pass later; one permanent error
-                // (invalid request, timestamp out of range, no such resource, access denied)
-                // means sending it again cannot succeed.
-                let all_retryable = !errs.is_empty()
-                    && errs.iter().all(|e| {
-                        e.get("errorCode")
-                            .and_then(|c| c.as_str())
-                            .is_some_and(|c| RETRYABLE.contains(&c))
-                    });
-                if all_retryable {
-                    RecordOutcome::Retry(msg)
-                } else {
-                    RecordOutcome::Skip(msg)
-                }
-            })
-            .collect(),
-    )
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let Some(entry) = entries
+                .iter()
+                .find(|e| e.get("entryId").and_then(|x| x.as_str()) == Some(id.as_str()))
+            else {
+                return Vec::new();
+            };
+            let errors = entry
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut out: Vec<AwsError> = errors
+                .iter()
+                .map(|e| AwsError {
+                    status,
+                    code: e
+                        .get("errorCode")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("Unknown")
+                        .to_owned(),
+                    message: e
+                        .get("errorMessage")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("")
+                        .to_owned(),
+                })
+                .collect();
+            if out.is_empty() {
+                out.push(AwsError {
+                    status,
+                    code: "Unknown".into(),
+                    message: "entry failed without an error code".into(),
+                });
+            }
+            out
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -245,7 +227,7 @@ mod tests {
     fn request_and_answer() {
         let ep = Endpoints::default().resolve(Service::IotSiteWise, "eu-west-1");
         let a = entry("/p/t", &[1_700_000_000]);
-        let req = put_values(&ep, &[("7".into(), &a)]);
+        let req = put_values(&ep, &[("7".into(), &a)]).unwrap();
         assert_eq!(
             req.uri(),
             "https://data.iotsitewise.eu-west-1.amazonaws.com/properties"
@@ -261,29 +243,29 @@ mod tests {
         let body = br#"{"errorEntries":[
             {"entryId":"2","errors":[{"errorCode":"ThrottlingException","errorMessage":"slow","timestamps":[]}]},
             {"entryId":"3","errors":[{"errorCode":"TimestampOutOfRangeException","errorMessage":"old"},{"errorCode":"ThrottlingException","errorMessage":"x"}]}]}"#;
-        match parse_put_values(200, None, body, &ids) {
-            CallOutcome::Records(r) => {
-                assert_eq!(r[0], RecordOutcome::Delivered);
-                assert!(matches!(&r[1], RecordOutcome::Retry(m) if m.contains("Throttling")));
-                assert!(
-                    matches!(&r[2], RecordOutcome::Skip(m) if m.contains("TimestampOutOfRange"))
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            parse_put_values(429, None, b"", &ids),
-            CallOutcome::Retry(_)
-        ));
-        assert!(matches!(
+        let r = parse_put_values(200, None, body, &ids).unwrap();
+        assert!(r[0].is_empty());
+        assert_eq!(r[1][0].code, "ThrottlingException");
+        let codes: Vec<&str> = r[2].iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            ["TimestampOutOfRangeException", "ThrottlingException"]
+        );
+        assert_eq!(
+            parse_put_values(429, None, b"", &ids).unwrap_err().status,
+            429
+        );
+        assert_eq!(
             parse_put_values(
                 400,
                 None,
                 br#"{"__type":"InvalidRequestException","message":"bad"}"#,
                 &ids
-            ),
-            CallOutcome::Fail(_)
-        ));
+            )
+            .unwrap_err()
+            .code,
+            "InvalidRequestException"
+        );
     }
 
     #[test]

@@ -382,6 +382,8 @@ mod tests {
                     exported_bytes_from_stream: 0,
                     exported_messages_count: 0,
                     skipped_messages_count: 0,
+                    evicted_messages_count: 0,
+                    failed_attempts_count: 0,
                 })
                 .into_iter()
                 .collect(),

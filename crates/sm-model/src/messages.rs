@@ -290,6 +290,18 @@ pub struct ExportStatus {
     /// Not in the SDKs' model: they ignore it; raw clients and operators can read it.
     #[serde(default)]
     pub skipped_messages_count: i64,
+    /// Of the skipped messages, those removed by retention before they were exported. An
+    /// extension of this server: sent only when non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evicted_messages_count: i64,
+    /// Failed export attempts since the daemon started (calls that failed in whole or in part
+    /// and are retried; batches that could not be read). An extension: sent only when non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts_count: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 /// Everything describe says about a stream.

@@ -6,7 +6,8 @@ pub mod credentials;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sm_aws::{AwsError, CallOutcome, Endpoints, Service};
+use sm_aws::{Endpoints, Service};
+use sm_export::{Answer, TransportError, TransportKind};
 
 use crate::clock;
 use credentials::CredentialsProvider;
@@ -36,17 +37,9 @@ pub struct Aws {
     pub settings: AwsSettings,
 }
 
-/// A sent call's answer.
-pub struct Answer {
-    /// Status (0 when no answer came).
-    pub status: u16,
-    /// `x-amzn-ErrorType`, if any.
-    pub error_type: Option<String>,
-    /// Body.
-    pub body: Vec<u8>,
-    /// `ETag` header, if any (S3).
-    pub etag: Option<String>,
-}
+/// Most of an AWS answer read: the largest answers the exports get (ListParts of 1,000 parts,
+/// PutRecords of 500 records) are a few hundred KiB.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 impl Aws {
     /// The context for these settings.
@@ -91,19 +84,17 @@ impl Aws {
             })
     }
 
-    /// Signs `req` for `service` with the current credentials and sends it.
+    /// Signs `req` for `service` with the current credentials and sends it; reads at most
+    /// [`MAX_ANSWER_BYTES`] of the answer.
     pub async fn call(
         &self,
         service: Service,
         region: &str,
         mut req: http::Request<Vec<u8>>,
-    ) -> Result<Answer, CallOutcome> {
-        let creds = self.credentials.get().await.map_err(|m| {
-            CallOutcome::Fail(AwsError {
-                status: 0,
-                code: "NoCredentials".into(),
-                message: m,
-            })
+    ) -> Result<Answer, TransportError> {
+        let creds = self.credentials.get().await.map_err(|m| TransportError {
+            kind: TransportKind::Credentials,
+            message: format!("no AWS credentials: {m}"),
         })?;
         let now = std::time::UNIX_EPOCH + Duration::from_millis(clock::now_ms().max(0) as u64);
         sm_aws::sign(
@@ -114,12 +105,9 @@ impl Aws {
             now,
             service == Service::S3,
         )
-        .map_err(|e| {
-            CallOutcome::Fail(AwsError {
-                status: 0,
-                code: "SigningFailed".into(),
-                message: e.to_string(),
-            })
+        .map_err(|e| TransportError {
+            kind: TransportKind::Signing,
+            message: format!("cannot sign the request: {e}"),
         })?;
         let (parts, body) = req.into_parts();
         let mut rb = self.http.request(parts.method, parts.uri.to_string());
@@ -128,38 +116,20 @@ impl Aws {
                 rb = rb.header(k, v);
             }
         }
-        let resp = rb.body(body).send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "RequestTimeout"
-            } else if e.is_connect() {
-                "ConnectionFailed"
-            } else {
-                "NetworkError"
-            };
-            CallOutcome::Retry(AwsError {
-                status: 0,
-                code: what.into(),
-                message: e.to_string(),
-            })
-        })?;
+        let resp = rb
+            .body(body)
+            .send()
+            .await
+            .map_err(crate::export::transport)?;
         let status = resp.status().as_u16();
-        let error_type = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = resp.bytes().await.map(|b| b.to_vec()).map_err(|e| {
-            CallOutcome::Retry(AwsError {
-                status,
-                code: "NetworkError".into(),
-                message: e.to_string(),
-            })
-        })?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (error_type, etag) = (header("x-amzn-errortype"), header("etag"));
+        let body = crate::export::read_body(resp, MAX_ANSWER_BYTES).await?;
         if error_type
             .as_deref()
             .is_some_and(|t| t.starts_with("ExpiredToken"))

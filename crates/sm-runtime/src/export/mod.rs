@@ -1,34 +1,33 @@
-//! The export manager: drives `sm-schedule` and `sm-retry` with real time, reads batches from
-//! the streams, sends them to their destinations, and keeps each export's progress (describe)
-//! and checkpoint (restart) up to date.
+//! The export executor: runs `sm-export`'s [`Engine`] with real time and carries out its
+//! actions. It decides nothing: what to send, when, how answers are read, what is retried or
+//! skipped and when progress is saved are the engine's; this module reads batches from the
+//! store, sends calls (signing AWS ones) with reqwest, reads S3 task files, saves checkpoints
+//! and upload states, and appends status messages.
 //!
-//! One task runs the loop: sync the exports with the stream definitions when they change,
-//! tell the scheduler how far each stream has grown, start every send it orders (each in its
-//! own task, at most the thread-pool size at once), apply each send's report, and sleep until
-//! the scheduler's next deadline, an append, a definition change or a report.
+//! One task runs the loop: hand the engine the stream definitions when they change and every
+//! stream's bounds, carry out every action it polls (calls and file reads in tasks of their
+//! own, whose results come back through a channel), and sleep until its next deadline, an
+//! append, a definition change or a result.
 
-mod aws_dest;
-mod http;
-pub mod s3;
+mod net;
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sm_model::{ExportKind, MessageStreamDefinition, Persistence};
-use sm_retry::{Backoff, BatchState, RecordOutcome, MAX_BACKOFF_MS};
-use sm_schedule::{Done, ExportKey, ExportSpec, Limits, Scheduler, SendOrder, UNSET_PRIORITY};
+use sm_export::{
+    Action, Bounds, Engine, FileInfo, IoFailure, OpId, OpResult, Persist, Record, StreamDef,
+    StreamId,
+};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::warn;
 
 use crate::aws::Aws;
 use crate::clock;
-use crate::store::checkpoints::ExportProgress;
-use crate::store::{OwnedMessage, Persist, ReadOutcome, Store, Stream};
+use crate::store::{self, ReadOutcome, Store, Stream};
 use crate::telemetry::Counters;
-use aws_dest::{IotAnalyticsDestination, KinesisDestination, SiteWiseDestination};
-use http::HttpDestination;
+use net::Net;
+pub(crate) use net::{read_body, transport};
 
 /// S3 task settings.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +35,7 @@ pub struct S3Config {
     /// Smallest multipart part (at least 5 MiB).
     pub min_part_size: u64,
     /// Folders task files must be in (after resolving symlinks and `..`); `None` = anywhere.
-    pub allowed_dirs: Option<Vec<std::path::PathBuf>>,
+    pub allowed_dirs: Option<Vec<PathBuf>>,
 }
 
 /// Exporter settings.
@@ -46,7 +45,7 @@ pub struct ExportConfig {
     pub max_in_flight: usize,
     /// Average bandwidth cap in kbit/s (`STREAM_MANAGER_EXPORTER_MAX_BANDWIDTH`).
     pub max_bandwidth_kbps: Option<u64>,
-    /// First retry delay.
+    /// First retry delay between sends.
     pub retry_base: Duration,
     /// Timeout of one HTTP request.
     pub http_timeout: Duration,
@@ -54,228 +53,37 @@ pub struct ExportConfig {
     pub s3: S3Config,
 }
 
-/// Largest batch read for one send, in bytes of records.
-const MAX_BATCH_BYTES: u64 = 16 * 1024 * 1024;
-
-/// What one send achieved.
-#[derive(Debug, Default)]
-pub struct SendResult {
-    /// One outcome per message sent, in order; missing ones failed with `whole_error`.
-    pub outcomes: Vec<RecordOutcome>,
-    /// Why the call (or the rest of it) failed.
-    pub whole_error: String,
-    /// Bytes put on the wire.
-    pub bytes: u64,
-    /// The failure needs a change outside (configuration, permissions): retry slowly.
-    pub slow: bool,
+/// The streams the engine knows, by the id it knows them by.
+#[derive(Default)]
+struct Streams {
+    next: u64,
+    held: Vec<(Arc<Stream>, StreamId)>,
 }
 
-/// A destination an export sends to.
-enum Destination {
-    Http(HttpDestination),
-    Kinesis(KinesisDestination),
-    IotAnalytics(IotAnalyticsDestination),
-    SiteWise(SiteWiseDestination),
-    S3(s3::S3Destination),
-}
-
-impl Destination {
-    async fn send(&self, stream: &str, messages: &[&OwnedMessage]) -> SendResult {
-        match self {
-            Self::Http(h) => h.send(stream, messages).await,
-            Self::Kinesis(k) => k.send(messages).await,
-            Self::IotAnalytics(i) => i.send(stream, messages).await,
-            Self::SiteWise(w) => w.send(messages).await,
-            Self::S3(d) => d.send(stream, messages).await,
-        }
+impl Streams {
+    fn get(&self, id: StreamId) -> Option<&Arc<Stream>> {
+        self.held.iter().find(|(_, i)| *i == id).map(|(s, _)| s)
     }
-}
-
-/// One export's configuration as the manager needs it.
-struct Wanted {
-    kind: ExportKind,
-    identifier: String,
-    spec: ExportSpec,
-    start: u64,
-    /// `None` when this version cannot export to that destination yet.
-    dest: Result<Destination, String>,
-}
-
-struct InFlight {
-    state: BatchState,
-    messages: Arc<Vec<OwnedMessage>>,
-}
-
-struct Entry {
-    kind: ExportKind,
-    stream: Arc<Stream>,
-    stream_name: String,
-    identifier: String,
-    start: u64,
-    persist: bool,
-    dest: Arc<Destination>,
-    progress: ExportProgress,
-    batch: Option<InFlight>,
-    backoff: Backoff,
-    /// When the checkpoint was last saved durably (ms).
-    durable_at: i64,
-}
-
-/// Longest a checkpoint stays only crash-safe (not power-loss-safe) while an export is busy.
-const DURABLE_EVERY_MS: i64 = 1000;
-
-struct Report {
-    key: ExportKey,
-    sent: Vec<usize>,
-    result: SendResult,
-}
-
-fn random() -> u64 {
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
-
-fn wanted(
-    def: &MessageStreamDefinition,
-    client: &reqwest::Client,
-    aws: &Arc<Aws>,
-    store: &Arc<Store>,
-    s3_config: &S3Config,
-) -> Vec<Wanted> {
-    let Some(e) = &def.export_definition else {
-        return Vec::new();
-    };
-    let spec = |batch: Option<i64>,
-                max: i64,
-                interval: Option<i64>,
-                priority: Option<i64>,
-                disabled: Option<bool>| ExportSpec {
-        batch_size: batch.unwrap_or(max).clamp(1, max) as u64,
-        interval_ms: interval.map(|v| v.max(0) as u64),
-        priority: priority.map_or(UNSET_PRIORITY, |p| p.clamp(1, 10) as u8),
-        disabled: disabled.unwrap_or(false),
-    };
-    let start = |s: Option<i64>| s.unwrap_or(0).max(0) as u64;
-    let mut out = Vec::new();
-    for c in &e.http {
-        out.push(Wanted {
-            kind: ExportKind::Http,
-            identifier: c.identifier.clone(),
-            spec: spec(
-                c.batch_size,
-                500,
-                c.batch_interval_millis,
-                c.priority,
-                c.disabled,
-            ),
-            start: start(c.start_sequence_number),
-            dest: Ok(Destination::Http(HttpDestination::new(
-                client.clone(),
-                &c.uri,
-                c.export_format,
-            ))),
-        });
-    }
-    for c in &e.kinesis {
-        out.push(Wanted {
-            kind: ExportKind::Kinesis,
-            identifier: c.identifier.clone(),
-            spec: spec(
-                c.batch_size,
-                500,
-                c.batch_interval_millis,
-                c.priority,
-                c.disabled,
-            ),
-            start: start(c.start_sequence_number),
-            dest: Ok(Destination::Kinesis(KinesisDestination {
-                aws: aws.clone(),
-                stream: c.kinesis_stream_name.clone(),
-            })),
-        });
-    }
-    for c in &e.iot_analytics {
-        out.push(Wanted {
-            kind: ExportKind::IoTAnalytics,
-            identifier: c.identifier.clone(),
-            spec: spec(
-                c.batch_size,
-                100,
-                c.batch_interval_millis,
-                c.priority,
-                c.disabled,
-            ),
-            start: start(c.start_sequence_number),
-            dest: Ok(Destination::IotAnalytics(IotAnalyticsDestination {
-                aws: aws.clone(),
-                channel: c.iot_channel.clone(),
-                prefix: c.iot_msg_id_prefix.clone(),
-            })),
-        });
-    }
-    for c in &e.iot_sitewise {
-        let spec = spec(
-            c.batch_size,
-            10,
-            c.batch_interval_millis,
-            c.priority,
-            c.disabled,
-        );
-        out.push(Wanted {
-            kind: ExportKind::IoTSiteWise,
-            identifier: c.identifier.clone(),
-            spec,
-            start: start(c.start_sequence_number),
-            dest: Ok(Destination::SiteWise(SiteWiseDestination {
-                aws: aws.clone(),
-                batch_size: spec.batch_size as usize,
-            })),
-        });
-    }
-    for c in &e.s3_task_executor {
-        out.push(Wanted {
-            kind: ExportKind::S3TaskExecutor,
-            identifier: c.identifier.clone(),
-            // One task at a time, in order.
-            spec: spec(Some(1), 1, None, c.priority, c.disabled),
-            start: 0,
-            dest: Ok(Destination::S3(s3::S3Destination {
-                aws: aws.clone(),
-                store: store.clone(),
-                export: c.identifier.clone(),
-                threshold: c
-                    .size_threshold_for_multipart_upload_bytes
-                    .unwrap_or(sm_model::defaults::MULTIPART_THRESHOLD)
-                    .max(0) as u64,
-                min_part: s3_config.min_part_size,
-                status: c.status_config.as_ref().and_then(|sc| {
-                    sc.status_stream_name
-                        .clone()
-                        .map(|n| (n, sc.status_level.unwrap_or(sm_model::StatusLevel::Info)))
-                }),
-                allowed_dirs: s3_config.allowed_dirs.clone(),
-                cancelled: std::sync::atomic::AtomicBool::new(false),
-            })),
-        });
-    }
-    out
 }
 
 /// The export manager.
 pub struct Manager {
     store: Arc<Store>,
-    config: ExportConfig,
-    client: reqwest::Client,
-    aws: Arc<Aws>,
     telemetry: Arc<Counters>,
-    sched: Scheduler,
-    entries: HashMap<ExportKey, Entry>,
-    by_name: BTreeMap<(String, String), ExportKey>,
-    next_key: ExportKey,
+    engine: Engine,
+    net: Arc<Net>,
+    streams: Streams,
     generation: u64,
-    tx: mpsc::UnboundedSender<Report>,
-    rx: mpsc::UnboundedReceiver<Report>,
+    tx: mpsc::UnboundedSender<(OpId, OpResult)>,
+    rx: mpsc::UnboundedReceiver<(OpId, OpResult)>,
+    status: mpsc::UnboundedSender<(String, Vec<u8>)>,
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 impl Manager {
@@ -286,26 +94,37 @@ impl Manager {
         config: ExportConfig,
         aws: crate::aws::AwsSettings,
     ) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let limits = Limits {
+        let aws = Aws::new(aws)?;
+        let engine_config = sm_export::Config {
             max_in_flight: config.max_in_flight.max(1),
             bandwidth_bytes_per_sec: config
                 .max_bandwidth_kbps
                 .map(|k| k.saturating_mul(1000) / 8),
+            retry: sm_export::RetryPolicy::with_base(config.retry_base.as_millis() as u64),
+            max_batch_bytes: 16 * 1024 * 1024,
+            region: aws.region().ok(),
+            endpoints: aws.settings.endpoints.clone(),
+            kinesis_limits: aws
+                .settings
+                .kinesis_limits
+                .unwrap_or(sm_aws::kinesis::DEFAULT_LIMITS),
+            s3_min_part_size: config.s3.min_part_size,
+            s3_allowed_dirs: config.s3.allowed_dirs.clone(),
+            seed: seed(),
         };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (status, status_rx) = mpsc::unbounded_channel();
+        tokio::spawn(append_statuses(store.clone(), status_rx));
         Ok(Self {
+            engine: Engine::new(engine_config, clock::now_ms()),
+            net: Arc::new(Net::new(config.http_timeout, aws)?),
             store,
-            client: http::client(config.http_timeout)?,
-            config,
-            aws: Arc::new(Aws::new(aws)?),
             telemetry,
-            sched: Scheduler::new(limits, clock::now_ms()),
-            entries: HashMap::new(),
-            by_name: BTreeMap::new(),
-            next_key: 1,
+            streams: Streams::default(),
             generation: 0,
             tx,
             rx,
+            status,
         })
     }
 
@@ -317,341 +136,234 @@ impl Manager {
             let generation = self.store.generation();
             if generation != self.generation {
                 self.generation = generation;
-                self.sync();
+                self.sync(now);
             }
-            self.refresh(now);
-            while let Some(order) = self.sched.poll_send(now) {
-                self.dispatch(order, now);
+            for (stream, id) in &self.streams.held {
+                if let Some((next, oldest)) = stream.bounds() {
+                    let bounds = Bounds { oldest, next };
+                    self.engine
+                        .handle_bounds(now, *id, bounds, |seq| stream.ingest_time_at(seq));
+                }
             }
-            let wait = self.sched.poll_timeout(now).map(|t| {
-                Duration::from_millis(t.saturating_sub(now).clamp(1, MAX_BACKOFF_MS as i64) as u64)
+            while let Some(action) = self.engine.poll_action(now) {
+                self.execute(now, action);
+            }
+            let wait = self.engine.poll_timeout().map(|t| {
+                Duration::from_millis(
+                    t.saturating_sub(now)
+                        .clamp(1, sm_export::MAX_BACKOFF_MS as i64) as u64,
+                )
             });
             tokio::select! {
                 () = activity.notified() => {}
-                Some(r) = self.rx.recv() => self.on_report(r),
+                Some((op, r)) = self.rx.recv() => self.engine.handle_result(clock::now_ms(), op, r),
                 () = sleep_or_forever(wait) => {}
             }
-            // Apply every report already waiting before looking again.
-            while let Ok(r) = self.rx.try_recv() {
-                self.on_report(r);
+            // Hand over every result already waiting before looking again.
+            while let Ok((op, r)) = self.rx.try_recv() {
+                self.engine.handle_result(clock::now_ms(), op, r);
             }
         }
     }
 
-    /// Makes the set of exports match the stream definitions.
-    fn sync(&mut self) {
-        let mut seen = Vec::new();
+    /// Hands the engine every stream's definition and its exports' saved progress.
+    fn sync(&mut self, now: i64) {
+        let mut defs = Vec::new();
+        let mut held = Vec::new();
         for stream in self.store.streams() {
-            let Some(def) = stream.definition() else {
+            let Some(definition) = stream.definition() else {
                 continue;
             };
-            let persist = def.persistence != Some(Persistence::Memory);
-            for w in wanted(&def, &self.client, &self.aws, &self.store, &self.config.s3) {
-                let name = (def.name.clone(), w.identifier.clone());
-                seen.push(name.clone());
-                let existing = self.by_name.get(&name).copied().filter(|k| {
-                    self.entries
-                        .get(k)
-                        .is_some_and(|e| Arc::ptr_eq(&e.stream, &stream))
-                });
-                let dest = match w.dest {
-                    Ok(d) => d,
-                    Err(msg) => {
-                        // Not exportable yet: visible in describe, never scheduled.
-                        if let Some(k) = existing {
-                            self.drop_entry(k, false);
-                        }
-                        let mut p = stream
-                            .export_progress(&w.identifier)
-                            .unwrap_or_else(|| ExportProgress::new(&w.identifier, w.start));
-                        if p.error_message.as_deref() != Some(msg.as_str()) {
-                            warn!(stream = %def.name, export = %w.identifier, "{msg}");
-                            p.error_message = Some(msg);
-                            let _ = stream.set_export_progress(p, Persist::No);
-                        }
-                        continue;
-                    }
+            let id = match self
+                .streams
+                .held
+                .iter()
+                .find(|(s, _)| Arc::ptr_eq(s, &stream))
+            {
+                Some((_, id)) => *id,
+                None => {
+                    self.streams.next += 1;
+                    StreamId(self.streams.next)
+                }
+            };
+            let saved = definition
+                .exports()
+                .iter()
+                .filter_map(|e| {
+                    stream
+                        .export_progress(e.identifier)
+                        .map(|p| (e.identifier.to_owned(), p))
+                })
+                .collect();
+            defs.push(StreamDef {
+                id,
+                definition,
+                saved,
+            });
+            held.push((stream, id));
+        }
+        // Deleted streams stay held until the engine has let go of their exports.
+        let keep: Vec<StreamId> = held.iter().map(|(_, id)| *id).collect();
+        let old = std::mem::replace(&mut self.streams.held, held);
+        self.streams
+            .held
+            .extend(old.into_iter().filter(|(_, id)| !keep.contains(id)));
+        self.engine.handle_streams(now, defs);
+        while let Some(action) = self.engine.poll_action(now) {
+            self.execute(now, action);
+        }
+        self.streams.held.retain(|(_, id)| keep.contains(id));
+    }
+
+    fn execute(&mut self, now: i64, action: Action) {
+        match action {
+            Action::Read {
+                op,
+                stream,
+                from,
+                max_messages,
+                max_bytes,
+            } => {
+                let r = match self.streams.get(stream) {
+                    Some(s) => read(s, from, max_messages, max_bytes),
+                    None => Ok(Vec::new()),
                 };
-                match existing {
-                    Some(k) => {
-                        let e = self.entries.get_mut(&k).expect("checked above");
-                        e.dest = Arc::new(dest);
-                        self.sched.upsert(k, w.spec, e.progress.cursor);
-                        if w.start != e.start {
-                            info!(stream = %e.stream_name, export = %e.identifier, from = w.start, "startSequenceNumber changed; the export restarts there");
-                            e.start = w.start;
-                            e.progress.cursor = w.start;
-                            e.progress.start_sequence_number = w.start;
-                            e.progress.moved_at = clock::now_ms();
-                            e.batch = None;
-                            self.sched.set_cursor(k, w.start);
-                            save(e, clock::now_ms(), true);
-                        }
-                    }
-                    None => {
-                        let mut progress = stream
-                            .export_progress(&w.identifier)
-                            .filter(|p| p.start_sequence_number == w.start)
-                            .unwrap_or_else(|| ExportProgress::new(&w.identifier, w.start));
-                        progress.moved_at = clock::now_ms();
-                        let key = self.next_key;
-                        self.next_key += 1;
-                        self.sched.upsert(key, w.spec, progress.cursor);
-                        debug!(stream = %def.name, export = %w.identifier, cursor = progress.cursor, "export started");
-                        let entry = Entry {
-                            kind: w.kind,
-                            stream: stream.clone(),
-                            stream_name: def.name.clone(),
-                            identifier: w.identifier.clone(),
-                            start: w.start,
-                            persist,
-                            dest: Arc::new(dest),
-                            progress,
-                            batch: None,
-                            backoff: Backoff::new(
-                                self.config.retry_base.as_millis() as u64,
-                                MAX_BACKOFF_MS,
-                            ),
-                            durable_at: 0,
-                        };
-                        let _ = entry
-                            .stream
-                            .set_export_progress(entry.progress.clone(), Persist::No);
-                        self.entries.insert(key, entry);
-                        self.by_name.insert(name, key);
-                    }
-                }
+                self.engine.handle_result(now, op, OpResult::Read(r));
             }
-        }
-        let gone: Vec<ExportKey> = self
-            .by_name
-            .iter()
-            .filter(|(n, _)| !seen.contains(n))
-            .map(|(_, k)| *k)
-            .collect();
-        for k in gone {
-            self.drop_entry(k, true);
-        }
-    }
-
-    fn drop_entry(&mut self, key: ExportKey, forget_progress: bool) {
-        self.sched.remove(key);
-        if let Some(e) = self.entries.remove(&key) {
-            self.by_name
-                .remove(&(e.stream_name.clone(), e.identifier.clone()));
-            if forget_progress {
-                info!(stream = %e.stream_name, export = %e.identifier, "export removed");
-                if let (Destination::S3(_), Some(batch)) = (&*e.dest, &e.batch) {
-                    // An S3 task was under way: stop it and report it Canceled.
-                    let dest = e.dest.clone();
-                    let messages = batch.messages.clone();
-                    let stream = e.stream_name.clone();
-                    tokio::spawn(async move {
-                        if let Destination::S3(d) = &*dest {
-                            for m in messages.iter() {
-                                d.cancel(&stream, m).await;
-                            }
-                        }
+            Action::Call { op, call } => {
+                let (net, tx) = (self.net.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = net.send(call).await;
+                    let _ = tx.send((op, OpResult::Call(r)));
+                });
+            }
+            Action::Stat { op, path } => self.blocking(op, move || OpResult::Stat(stat(&path))),
+            Action::ReadFile {
+                op,
+                path,
+                offset,
+                len,
+            } => self.blocking(op, move || OpResult::File(read_file(&path, offset, len))),
+            Action::LoadUploadState { op, stream, export } => {
+                let r = match self.streams.get(stream) {
+                    Some(s) => s.upload_state(&export).map_err(io_failure),
+                    None => Ok(None),
+                };
+                self.engine.handle_result(now, op, OpResult::UploadState(r));
+            }
+            Action::SaveUploadState {
+                stream,
+                export,
+                state,
+            } => {
+                if let Some(s) = self.streams.get(stream) {
+                    let r = tokio::task::block_in_place(|| {
+                        s.set_upload_state(&export, state.as_deref())
                     });
-                }
-                if let Err(err) = e.stream.remove_export_progress(&e.identifier) {
-                    warn!(stream = %e.stream_name, export = %e.identifier, "could not delete the checkpoint: {err}");
-                }
-            }
-        }
-    }
-
-    /// Tells the scheduler how far each stream has grown.
-    fn refresh(&mut self, now: i64) {
-        for (&k, e) in &self.entries {
-            if let Some((next, _oldest)) = e.stream.bounds() {
-                self.sched
-                    .handle_stream(k, next, |seq| e.stream.ingest_time_at(seq), now);
-            }
-        }
-    }
-
-    fn dispatch(&mut self, order: SendOrder, now: i64) {
-        let Some(e) = self.entries.get_mut(&order.key) else {
-            self.sched.handle_done(
-                order.key,
-                Done::Progress {
-                    cursor: order.from_seq,
-                    bytes: 0,
-                },
-                now,
-            );
-            return;
-        };
-        if e.batch.is_some() {
-            // Sending (what is left of) a batch that was already attempted.
-            e.progress.retries += 1;
-        } else {
-            match e.stream.try_read(
-                order.from_seq,
-                1,
-                order.max_messages,
-                MAX_BATCH_BYTES,
-                MAX_BATCH_BYTES,
-            ) {
-                Ok(ReadOutcome::Messages(m)) if !m.is_empty() => {
-                    let first = m[0].seq as u64;
-                    if first > order.from_seq {
-                        let lost = first - order.from_seq;
-                        warn!(stream = %e.stream_name, export = %e.identifier, from = order.from_seq, to = first - 1, "{lost} messages were removed by retention before they were exported; skipping them");
-                        e.progress.skipped_messages += lost;
-                        e.progress.cursor = first;
-                        e.progress.moved_at = now;
+                    if let Err(e) = r {
+                        warn!(stream = %s.name(), export = %export, "could not save the upload's resume state: {e}");
                     }
-                    let state =
-                        BatchState::new(m.iter().map(|x| (x.seq as u64, x.payload.len() as u64)));
-                    e.batch = Some(InFlight {
-                        state,
-                        messages: Arc::new(m),
-                    });
-                }
-                Ok(_) => {
-                    self.sched.handle_done(
-                        order.key,
-                        Done::Progress {
-                            cursor: order.from_seq,
-                            bytes: 0,
-                        },
-                        now,
-                    );
-                    return;
-                }
-                Err(err) => {
-                    warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {}", err.message);
-                    e.progress.error_message = Some(err.message);
-                    e.progress.last_export_time = now;
-                    e.progress.errors += 1;
-                    let _ = e
-                        .stream
-                        .set_export_progress(e.progress.clone(), Persist::No);
-                    let delay = e.backoff.next_delay_ms(random());
-                    self.sched.handle_done(
-                        order.key,
-                        Done::Retry {
-                            cursor: e.progress.cursor,
-                            bytes: 0,
-                            delay_ms: delay,
-                        },
-                        now,
-                    );
-                    return;
                 }
             }
+            Action::SaveProgress {
+                stream,
+                kind,
+                progress,
+                persist,
+                delivered_bytes,
+            } => {
+                self.telemetry.uploaded(kind, delivered_bytes);
+                if let Some(s) = self.streams.get(stream) {
+                    let persist = match persist {
+                        Persist::No => store::Persist::No,
+                        Persist::Fast => store::Persist::Fast,
+                        Persist::Durable => store::Persist::Durable,
+                    };
+                    let id = progress.identifier.clone();
+                    let r =
+                        tokio::task::block_in_place(|| s.set_export_progress(progress, persist));
+                    if let Err(e) = r {
+                        warn!(stream = %s.name(), export = %id, "could not save the export checkpoint: {e}");
+                    }
+                }
+            }
+            Action::RemoveProgress { stream, export } => {
+                if let Some(s) = self.streams.get(stream) {
+                    if let Err(e) = s.remove_export_progress(&export) {
+                        warn!(stream = %s.name(), export = %export, "could not delete the checkpoint: {e}");
+                    }
+                }
+            }
+            Action::AppendStatus { stream, payload } => {
+                let _ = self.status.send((stream, payload));
+            }
         }
-        let batch = e.batch.as_ref().expect("set above");
-        let sent = batch.state.to_send();
-        let messages = batch.messages.clone();
-        let dest = e.dest.clone();
-        let stream = e.stream_name.clone();
+    }
+
+    fn blocking(&self, op: OpId, f: impl FnOnce() -> OpResult + Send + 'static) {
         let tx = self.tx.clone();
-        let key = order.key;
-        tokio::spawn(async move {
-            let refs: Vec<&OwnedMessage> = sent.iter().map(|&i| &messages[i]).collect();
-            let result = dest.send(&stream, &refs).await;
-            let _ = tx.send(Report { key, sent, result });
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send((op, f()));
         });
-    }
-
-    fn on_report(&mut self, r: Report) {
-        let now = clock::now_ms();
-        let Some(e) = self.entries.get_mut(&r.key) else {
-            return;
-        };
-        let Some(batch) = e.batch.as_mut() else {
-            self.sched.handle_done(
-                r.key,
-                Done::Progress {
-                    cursor: e.progress.cursor,
-                    bytes: r.result.bytes,
-                },
-                now,
-            );
-            return;
-        };
-        let s = batch
-            .state
-            .settle(&r.sent, &r.result.outcomes, &r.result.whole_error);
-        let done = batch.state.is_done();
-        let p = &mut e.progress;
-        p.last_export_time = now;
-        if let Some(c) = s.checkpoint.filter(|&c| c > p.cursor) {
-            p.cursor = c;
-            p.moved_at = now;
-        }
-        p.exported_messages += s.delivered;
-        p.exported_bytes += s.delivered_bytes;
-        self.telemetry.uploaded(e.kind, s.delivered_bytes);
-        p.skipped_messages += s.skipped.len() as u64;
-        for (seq, err) in &s.skipped {
-            warn!(stream = %e.stream_name, export = %e.identifier, seq, "message skipped (not retryable): {err}");
-        }
-        let done_msg = match &s.retry_error {
-            Some(err) => {
-                if s.delivered > 0 || !s.skipped.is_empty() {
-                    // The destination works, it just refused some records: start the backoff
-                    // over instead of slowing down a flow that is making progress.
-                    e.backoff.reset();
-                }
-                let mut delay = e.backoff.next_delay_ms(random());
-                if r.result.slow {
-                    // Needs a fix outside: try again rarely (but keep trying).
-                    let slow = (self.config.retry_base.as_millis() as u64)
-                        .saturating_mul(60)
-                        .min(MAX_BACKOFF_MS);
-                    delay = delay.max(slow);
-                }
-                warn!(stream = %e.stream_name, export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {err}");
-                p.error_message = Some(err.clone());
-                p.errors += 1;
-                Done::Retry {
-                    cursor: p.cursor,
-                    bytes: r.result.bytes,
-                    delay_ms: delay,
-                }
-            }
-            None => {
-                p.error_message = s.skipped.last().map(|(_, e)| e.clone());
-                e.backoff.reset();
-                Done::Progress {
-                    cursor: p.cursor,
-                    bytes: r.result.bytes,
-                }
-            }
-        };
-        if done {
-            e.batch = None;
-        }
-        // Durable when the export has caught up (or at least every second while it is busy);
-        // in between, a crash-safe replace keeps the hot path free of fsyncs.
-        let caught_up = e
-            .stream
-            .bounds()
-            .is_none_or(|(next, _)| e.progress.cursor >= next);
-        save(e, now, caught_up);
-        self.sched.handle_done(r.key, done_msg, now);
     }
 }
 
-/// Publishes an entry's progress to its stream and, for File streams, to its checkpoint:
-/// durably when asked or when the last durable save is older than [`DURABLE_EVERY_MS`].
-fn save(e: &mut Entry, now: i64, durable: bool) {
-    let persist = if !e.persist {
-        Persist::No
-    } else if durable || now - e.durable_at >= DURABLE_EVERY_MS {
-        e.durable_at = now;
-        Persist::Durable
-    } else {
-        Persist::Fast
-    };
-    let result =
-        tokio::task::block_in_place(|| e.stream.set_export_progress(e.progress.clone(), persist));
-    if let Err(err) = result {
-        warn!(stream = %e.stream_name, export = %e.identifier, "could not save the export checkpoint: {err}");
+fn io_failure(e: impl std::fmt::Display) -> IoFailure {
+    IoFailure {
+        message: e.to_string(),
+    }
+}
+
+/// A batch from the stream: at least one message when any is there from `from` on.
+fn read(s: &Stream, from: u64, max: u64, max_bytes: u64) -> Result<Vec<Record>, IoFailure> {
+    match s.try_read(from, 1, max.max(1), max_bytes, max_bytes.max(1 << 30)) {
+        Ok(ReadOutcome::Messages(m)) => Ok(m
+            .into_iter()
+            .map(|m| Record {
+                seq: m.seq as u64,
+                ingest_time: m.ingest_time,
+                payload: m.payload,
+            })
+            .collect()),
+        Ok(ReadOutcome::NotEnough) => Ok(Vec::new()),
+        Err(e) => Err(IoFailure { message: e.message }),
+    }
+}
+
+fn stat(path: &std::path::Path) -> Result<FileInfo, IoFailure> {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |e: std::io::Error| io_failure(format_args!("cannot read {}: {e}", path.display()));
+    let real = std::fs::canonicalize(path).map_err(fail)?;
+    let md = std::fs::metadata(&real).map_err(fail)?;
+    Ok(FileInfo {
+        path: real,
+        size: md.len(),
+        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+        is_file: md.is_file(),
+    })
+}
+
+fn read_file(path: &std::path::Path, offset: u64, len: u64) -> Result<Vec<u8>, IoFailure> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(io_failure)?;
+    let mut body = vec![0u8; usize::try_from(len).map_err(io_failure)?];
+    f.read_exact_at(&mut body, offset).map_err(io_failure)?;
+    Ok(body)
+}
+
+/// Appends status messages in the order the engine wrote them.
+async fn append_statuses(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    while let Some((name, payload)) = rx.recv().await {
+        match store.get(&name) {
+            Ok(s) => {
+                if let Err(e) = s.append(&payload).await {
+                    warn!(status_stream = %name, "could not write a status message: {}", e.message);
+                }
+            }
+            Err(_) => {
+                warn!(status_stream = %name, "the status stream does not exist; create it before the export")
+            }
+        }
     }
 }
 

@@ -14,59 +14,18 @@ use super::fsutil::{fnv1a, replace};
 /// Prefix of checkpoint file names.
 pub const CHECKPOINT_PREFIX: &str = "export-";
 
-/// The progress of one export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExportProgress {
-    /// The export's identifier.
-    pub identifier: String,
-    /// The next sequence number to export.
-    pub cursor: u64,
-    /// The `startSequenceNumber` the cursor was started from (a change moves the cursor).
-    #[serde(default)]
-    pub start_sequence_number: u64,
-    /// Time of the last export attempt, ms since the epoch (0 before the first).
-    pub last_export_time: i64,
-    /// The last attempt's error, if it failed.
-    pub error_message: Option<String>,
-    /// Bytes delivered.
-    pub exported_bytes: u64,
-    /// Messages delivered.
-    pub exported_messages: u64,
-    /// Messages skipped: non-retryable errors, or removed by retention before export.
-    pub skipped_messages: u64,
-    /// Failed attempts since the daemon started (a send that failed in whole or in part and is
-    /// retried, or a batch that could not be read). Not saved.
-    #[serde(skip)]
-    pub errors: u64,
-    /// Sends since the daemon started that repeated (part of) a batch already attempted. Not
-    /// saved.
-    #[serde(skip)]
-    pub retries: u64,
-    /// When the cursor last moved forward (ms since the epoch; when the daemon took the export
-    /// up, before it moved). Not saved: health's stall detection.
-    #[serde(skip)]
-    pub moved_at: i64,
+/// Prefix of S3 exports' upload state file names.
+pub const UPLOAD_STATE_PREFIX: &str = "s3task-";
+
+/// The upload state file of S3 export `identifier` in a stream folder.
+pub fn upload_state_path(dir: &Path, identifier: &str) -> PathBuf {
+    dir.join(format!(
+        "{UPLOAD_STATE_PREFIX}{:016x}.json",
+        fnv1a(identifier.as_bytes())
+    ))
 }
 
-impl ExportProgress {
-    /// Progress of an export that has not sent anything yet.
-    pub fn new(identifier: &str, start: u64) -> Self {
-        Self {
-            identifier: identifier.to_owned(),
-            cursor: start,
-            start_sequence_number: start,
-            last_export_time: 0,
-            error_message: None,
-            exported_bytes: 0,
-            exported_messages: 0,
-            skipped_messages: 0,
-            errors: 0,
-            retries: 0,
-            moved_at: 0,
-        }
-    }
-}
+pub use sm_model::ExportProgress;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

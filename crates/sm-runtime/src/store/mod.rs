@@ -461,6 +461,8 @@ impl Stream {
                     exported_bytes_from_stream: p.exported_bytes as i64,
                     exported_messages_count: p.exported_messages as i64,
                     skipped_messages_count: p.skipped_messages as i64,
+                    evicted_messages_count: p.evicted_messages as i64,
+                    failed_attempts_count: p.errors as i64,
                 }
             })
             .collect();
@@ -524,6 +526,37 @@ impl Stream {
                 checkpoints::save(dir, &p, persist == Persist::Durable)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// An S3 export's saved upload state (opaque bytes), if any. Memory streams keep none.
+    pub fn upload_state(&self, identifier: &str) -> io::Result<Option<Vec<u8>>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        match std::fs::read(checkpoints::upload_state_path(dir, identifier)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves (durably: an upload is resumed from it after a power loss) or removes an S3
+    /// export's upload state.
+    pub fn set_upload_state(&self, identifier: &str, state: Option<&[u8]>) -> io::Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        if self.lock().deleted {
+            return Ok(());
+        }
+        let path = checkpoints::upload_state_path(dir, identifier);
+        match state {
+            Some(bytes) => fsutil::replace(&path, bytes, true),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
         }
     }
 

@@ -113,7 +113,7 @@ impl FileSegments {
                 _ if name == super::fsutil::DEFINITION_FILE
                     || name == CHECKPOINT_FILE
                     || super::checkpoints::is_checkpoint_file(&name)
-                    || name.starts_with("s3task-") => {}
+                    || name.starts_with(super::checkpoints::UPLOAD_STATE_PREFIX) => {}
                 // A temporary file of an atomic replace that a crash interrupted: the file it
                 // was replacing is intact, so the leftover is dropped.
                 _ if name.ends_with(".tmp") && entry.file_type()?.is_file() => {

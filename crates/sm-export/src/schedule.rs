@@ -1,6 +1,6 @@
-//! The export scheduler, sans-IO: which export sends a batch next, and when.
+//! The export scheduler: which export sends a batch next, and when.
 //!
-//! This crate owns one cursor per export (the next sequence number to export), the batch
+//! This module owns one cursor per export (the next sequence number to export), the batch
 //! triggers, the order between exports, and the global limits. It does no IO and reads no
 //! clock: time comes in as `now` (ms since the epoch) on every call.
 //!
@@ -15,14 +15,14 @@
 //!   an average bandwidth cap: a token bucket in bytes refilled at the configured rate, charged
 //!   after each send with the bytes it really sent, sends allowed while the balance is positive.
 //! * **Retries** — after a failure the export waits until its `retry_at` (the delay comes from
-//!   `sm-retry`); the retry is then due regardless of the batch triggers.
+//!   [`crate::retry`]); the retry is then due regardless of the batch triggers.
 //!
 //! # Drive loop
 //!
-//! The runtime calls [`Scheduler::upsert`] / [`Scheduler::remove`] when definitions change,
+//! The engine calls [`Scheduler::upsert`] / [`Scheduler::remove`] when definitions change,
 //! [`Scheduler::handle_stream`] when a stream grows (with a lookup of the ingest time of the
 //! message at the cursor, called only when the interval trigger needs it), then [`Scheduler::poll_send`]
-//! until it returns `None`, performs each [`SendOrder`], reports it with
+//! until it returns `None`, carries out each [`SendOrder`], reports it with
 //! [`Scheduler::handle_done`], and sleeps until [`Scheduler::poll_timeout`] or the next event.
 
 use std::collections::BTreeMap;
