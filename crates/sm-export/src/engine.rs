@@ -12,7 +12,7 @@ use crate::classify::{Class, ExportError, Failure};
 use crate::retry::Backoff;
 use crate::rng::Rng;
 use crate::schedule::{Done, ExportKey, ExportSpec, Limits, Scheduler, SendOrder, UNSET_PRIORITY};
-use crate::send::{Attempt, Cx, Io, Sender, Step};
+use crate::send::{Attempt, Cx, Io, SendEvent, Sender, Step};
 
 /// Longest a checkpoint stays only crash-safe (not power-loss-safe) while an export is busy.
 pub const DURABLE_EVERY_MS: i64 = 1000;
@@ -80,6 +80,8 @@ pub struct Engine {
     next_key: ExportKey,
     next_op: u64,
     actions: VecDeque<Action>,
+    /// What senders reported while they ran (applied to their export's progress at once).
+    events: Vec<SendEvent>,
 }
 
 /// What the engine tells about one export (tests, fuzzing, introspection).
@@ -211,6 +213,7 @@ impl Engine {
             next_key: 1,
             next_op: 1,
             actions: VecDeque::new(),
+            events: Vec::new(),
         }
     }
 
@@ -237,7 +240,7 @@ impl Engine {
                         self.update(k, w)
                     }
                     Some(k) => {
-                        self.remove(k, true);
+                        self.remove(k);
                         self.add(
                             def.id,
                             &def.definition.name,
@@ -265,16 +268,18 @@ impl Engine {
                 },
             );
         }
-        self.streams = streams;
         let gone: Vec<ExportKey> = self
             .by_name
             .iter()
             .filter(|(n, _)| !seen.contains(n))
             .map(|(_, k)| *k)
             .collect();
+        // Removed while the streams they belong to are still known (their names go into the
+        // canceled tasks' status messages).
         for k in gone {
-            self.remove(k, true);
+            self.remove(k);
         }
+        self.streams = streams;
     }
 
     fn add(
@@ -352,15 +357,12 @@ impl Engine {
         }
     }
 
-    fn remove(&mut self, key: ExportKey, forget: bool) {
+    fn remove(&mut self, key: ExportKey) {
         self.sched.remove(key);
         let Some(mut e) = self.exports.remove(&key) else {
             return;
         };
         self.by_name.remove(&(e.stream, e.identifier.clone()));
-        if !forget {
-            return;
-        }
         info!(export = %e.identifier, "export removed");
         if let Some(mut b) = e.batch.take() {
             let stream_name = self.stream_name(e.stream);
@@ -373,8 +375,11 @@ impl Engine {
                 export: &e.identifier,
                 ttl_ms: None,
                 out: &mut self.actions,
+                events: &mut self.events,
             };
-            if let Some(call) = b.sender.cancel(&mut cx, &b.records) {
+            let abort = b.sender.cancel(&mut cx, &b.records);
+            self.events.clear();
+            if let Some(call) = abort {
                 // Nobody waits for the abort's answer.
                 let op = OpId(self.next_op);
                 self.next_op += 1;
@@ -467,12 +472,14 @@ impl Engine {
                 export: &e.identifier,
                 ttl_ms,
                 out: &mut self.actions,
+                events: &mut self.events,
             };
             b.sender.handle(&mut cx, &b.records, result);
         }
         if let Some(e) = self.exports.get_mut(&key) {
             e.batch = Some(b);
         }
+        self.apply_events(key);
     }
 
     /// The next thing for the runtime to do at `now`, if any. Call until `None` after every
@@ -698,6 +705,7 @@ impl Engine {
             export: &e.identifier,
             ttl_ms,
             out: &mut self.actions,
+            events: &mut self.events,
         };
         b.sending = true;
         b.waiting = None;
@@ -705,6 +713,7 @@ impl Engine {
         let to_send = b.state.to_send();
         b.sender.begin(&mut cx, &b.records, to_send);
         e.batch = Some(b);
+        self.apply_events(key);
     }
 
     /// Advances an export's attempt until it waits for IO or time, or ends.
@@ -735,8 +744,16 @@ impl Engine {
                 export: &e.identifier,
                 ttl_ms,
                 out: &mut self.actions,
+                events: &mut self.events,
             };
             let step = b.sender.step(&mut cx, &b.records);
+            self.exports.get_mut(&key).expect("present").batch = Some(b);
+            self.apply_events(key);
+            let mut b = self
+                .exports
+                .get_mut(&key)
+                .and_then(|e| e.batch.take())
+                .expect("put back above");
             match step {
                 Step::Io(io) => {
                     let op = self.new_op(key, generation);
@@ -793,8 +810,6 @@ impl Engine {
         let done = b.state.is_done();
         let p = &mut e.progress;
         p.last_export_time = now;
-        p.errors += attempt.failed_calls;
-        p.retries += attempt.retried_calls;
         if let Some(c) = s.checkpoint.filter(|&c| c > p.cursor) {
             p.cursor = c;
             p.moved_at = now;
@@ -841,6 +856,39 @@ impl Engine {
             .is_none_or(|b| e.progress.cursor >= b.next);
         self.save(key, caught_up, s.delivered_bytes);
         self.sched.handle_done(key, done_msg, now);
+    }
+
+    /// Applies what a sender reported to its export's progress, and publishes it when a call
+    /// failed (describe shows the error while the send retries).
+    fn apply_events(&mut self, key: ExportKey) {
+        if self.events.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.events);
+        let Some(e) = self.exports.get_mut(&key) else {
+            return;
+        };
+        let mut failed = false;
+        for event in events {
+            match event {
+                SendEvent::Failed(f) => {
+                    e.progress.errors += 1;
+                    e.progress.error_message = Some(f.error.to_string());
+                    e.progress.last_export_time = self.now;
+                    failed = true;
+                }
+                SendEvent::Retried => e.progress.retries += 1,
+            }
+        }
+        if failed {
+            self.actions.push_back(Action::SaveProgress {
+                stream: e.stream,
+                kind: e.kind,
+                progress: e.progress.clone(),
+                persist: Persist::No,
+                delivered_bytes: 0,
+            });
+        }
     }
 
     /// Publishes an export's progress and saves its checkpoint: durably when asked or when the

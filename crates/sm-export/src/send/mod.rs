@@ -37,6 +37,8 @@ pub(crate) struct Cx<'a> {
     pub ttl_ms: Option<i64>,
     /// Actions that need no answer (status messages, saved upload state), in order.
     pub out: &'a mut VecDeque<Action>,
+    /// Failed and repeated calls, as they happen.
+    pub events: &'a mut Vec<SendEvent>,
 }
 
 /// An IO operation a sender waits for.
@@ -72,10 +74,15 @@ pub(crate) struct Attempt {
     pub stopped: Option<Failure>,
     /// Bytes put on the wire.
     pub bytes: u64,
-    /// Calls that failed (in whole or in part).
-    pub failed_calls: u64,
-    /// Calls that repeated (part of) an earlier call.
-    pub retried_calls: u64,
+}
+
+/// What happened during an attempt, for describe to show at once.
+#[derive(Debug)]
+pub(crate) enum SendEvent {
+    /// A call failed (in whole or in part) and is retried, now or in a later attempt.
+    Failed(Failure),
+    /// A call repeated (part of) an earlier one.
+    Retried,
 }
 
 /// A batch's sender.
@@ -172,6 +179,7 @@ impl Units {
             }
             Err(f) => {
                 self.queue.clear();
+                cx.events.push(SendEvent::Failed(f.clone()));
                 self.stop(f);
             }
         }
@@ -199,7 +207,7 @@ impl Units {
                 Ok((call, bytes)) => {
                     self.result.bytes += bytes;
                     if self.attempt > 1 {
-                        self.result.retried_calls += 1;
+                        cx.events.push(SendEvent::Retried);
                     }
                     self.waiting = true;
                     return Step::Io(Io::Call(Box::new(call)));
@@ -232,7 +240,6 @@ impl Units {
                 return;
             }
             UnitResult::Whole(f) if f.class == Class::Refused => {
-                self.result.failed_calls += 1;
                 self.result
                     .outcomes
                     .extend(unit.iter().map(|&i| (i, RecordOutcome::Failed(f.clone()))));
@@ -265,7 +272,7 @@ impl Units {
                 f
             }
         };
-        self.result.failed_calls += 1;
+        cx.events.push(SendEvent::Failed(failure.clone()));
         if failure.class.retry_within_send() {
             let throttled = failure.class == Class::Throttled;
             let draw = cx.rng.next_u64();

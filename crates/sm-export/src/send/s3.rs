@@ -189,7 +189,8 @@ impl Task {
     }
 
     /// Stops the attempt; the task continues in the next one.
-    fn stop(&mut self, f: Failure) -> Step {
+    fn stop(&mut self, cx: &mut Cx<'_>, f: Failure) -> Step {
+        cx.events.push(super::SendEvent::Failed(f.clone()));
         self.result.stopped = Some(f);
         self.finished = true;
         Step::Done(std::mem::take(&mut self.result))
@@ -228,7 +229,7 @@ impl Task {
         }
         if self.target.is_none() {
             let Some(region) = cx.config.region.clone() else {
-                return self.stop(super::blocked(ExportError::NoRegion));
+                return self.stop(cx, super::blocked(ExportError::NoRegion));
             };
             let endpoint = cx.config.endpoints.resolve(Service::S3, &region);
             self.target = Some((region, endpoint));
@@ -238,10 +239,10 @@ impl Task {
 
     fn step_inner(&mut self, cx: &mut Cx<'_>) -> Step {
         let Some(task) = self.task.clone() else {
-            return self.stop(Failure::new(
-                Class::Transient,
-                ExportError::Internal("no task".into()),
-            ));
+            return self.stop(
+                cx,
+                Failure::new(Class::Transient, ExportError::Internal("no task".into())),
+            );
         };
         if let Some(why) = self.failing.clone() {
             if let Some(id) = self
@@ -411,12 +412,12 @@ impl Task {
         build: impl FnOnce(&Endpoint) -> s3::Built,
     ) -> Step {
         let Some((region, endpoint)) = &self.target else {
-            return self.stop(super::blocked(ExportError::NoRegion));
+            return self.stop(cx, super::blocked(ExportError::NoRegion));
         };
         match build(endpoint) {
             Ok(request) => {
                 if self.attempt > 1 {
-                    self.result.retried_calls += 1;
+                    cx.events.push(super::SendEvent::Retried);
                 }
                 let call = Call {
                     target: Target::Aws {
@@ -693,7 +694,7 @@ impl Task {
 
     /// Retries the same call after a quick pause, or stops the attempt.
     fn retry_or_stop(&mut self, cx: &mut Cx<'_>, f: Failure) {
-        self.result.failed_calls += 1;
+        cx.events.push(super::SendEvent::Failed(f.clone()));
         if f.class.retry_within_send() {
             let draw = cx.rng.next_u64();
             if let Some(d) =

@@ -25,6 +25,7 @@ impl Net {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
             .build()?;
         Ok(Self { http, aws })
     }
@@ -39,8 +40,12 @@ impl Net {
                 })?;
                 let resp = self.http.execute(req).await.map_err(transport)?;
                 let status = resp.status().as_u16();
-                // The status is the answer; the body is drained only as far as the bound.
-                let _ = read_body(resp, HTTP_ANSWER_BYTES).await;
+                // The status is the answer. The body is drained on the side (up to the bound,
+                // within the request timeout) so that the connection can be reused, without
+                // holding up the export while it trickles in.
+                tokio::spawn(async move {
+                    let _ = read_body(resp, HTTP_ANSWER_BYTES).await;
+                });
                 Ok(Answer {
                     status,
                     ..Answer::default()
