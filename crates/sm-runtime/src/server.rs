@@ -317,8 +317,7 @@ impl WriteQueue {
 async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = sock.set_nodelay(true);
     let (mut rd, wr) = sock.into_split();
-    let limits_cfg = shared.limits;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let queue = Arc::new(WriteQueue {
         wr,
         inline: std::sync::Mutex::new(()),
@@ -326,177 +325,44 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         closed: AtomicBool::new(false),
         drained: Notify::new(),
     });
-    let writer = {
-        let queue = queue.clone();
-        tokio::spawn(async move {
-            let mut batch = BytesMut::new();
-            while let Some(frame) = rx.recv().await {
-                // Pipelined requests complete in bursts: one write for the small responses
-                // already queued rather than one syscall each (large ones go alone, uncopied).
-                let mut pending = None;
-                let res = if frame.len() >= COALESCE_BYTES || rx.is_empty() {
-                    queue.write_all(&frame).await.map(|()| frame.len())
-                } else {
-                    batch.clear();
-                    batch.extend_from_slice(&frame);
-                    while batch.len() < COALESCE_BYTES {
-                        match rx.try_recv() {
-                            Ok(f) if f.len() < COALESCE_BYTES => batch.extend_from_slice(&f),
-                            Ok(f) => {
-                                pending = Some(f);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    queue.write_all(&batch).await.map(|()| batch.len())
-                };
-                let res = match (res, pending) {
-                    (Ok(n), Some(f)) => queue.write_all(&f).await.map(|()| n + f.len()),
-                    (res, _) => res,
-                };
-                match res {
-                    Ok(written) => {
-                        queue.bytes.fetch_sub(written, Ordering::AcqRel);
-                        queue.drained.notify_one();
-                    }
-                    Err(e) => {
-                        debug!(%peer, "write failed: {e}");
-                        queue.closed.store(true, Ordering::Release);
-                        queue.drained.notify_one();
-                        return;
-                    }
-                }
-            }
-            queue.closed.store(true, Ordering::Release);
-            queue.drained.notify_one();
-            // The write half sends FIN when the last holder of `queue` drops it.
-        })
-    };
+    let writer = tokio::spawn(write_loop(queue.clone(), rx, peer));
     let mut codec = ServerCodec::new(shared.max_frame);
     let mut buf = BytesMut::new();
-    // Appends decoded from this read, served together when the read's frames are decoded
-    // (or before anything else); the responses of those that complete at once are sent
-    // together too.
-    let mut appends = Appends::default();
-    let mut answers = BytesMut::new();
-    let in_flight = Arc::new(Semaphore::new(limits_cfg.max_in_flight));
-    let client_id = shared.next_client.fetch_add(1, Ordering::Relaxed);
-    let limits = Limits {
-        max_frame: shared.max_frame,
+    let mut c = Serving {
+        peer,
+        client_id: shared.next_client.fetch_add(1, Ordering::Relaxed),
+        in_flight: Arc::new(Semaphore::new(shared.limits.max_in_flight)),
+        shared,
+        queue,
+        tx,
+        appends: Appends::default(),
+        answers: BytesMut::new(),
+        warned_in_flight: false,
+        warned_queue: false,
     };
-    // Each pause is logged once per connection: a client that keeps hitting a limit would
-    // otherwise flood the log.
-    let mut warned_in_flight = false;
-    let mut warned_queue = false;
     'read: loop {
         loop {
-            if queue.bytes.load(Ordering::Acquire) > limits_cfg.max_write_queue_bytes {
-                if !warned_queue {
-                    warned_queue = true;
-                    warn!(%peer, client = client_id, queued_bytes = queue.bytes.load(Ordering::Relaxed), max = limits_cfg.max_write_queue_bytes,
-                        "pausing requests: the client does not read its responses (--max-write-queue-bytes); logged once per connection");
-                }
-                if !flush(&queue, &tx, &mut answers)
-                    || !queue.wait_below(limits_cfg.max_write_queue_bytes).await
-                {
-                    break 'read;
-                }
+            if !c.wait_for_writer().await {
+                break 'read;
             }
             let event = match codec.decode(&mut buf) {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {
                     warn!(%peer, "closing connection: {e}");
-                    appends.run(&shared, &queue, &tx, &mut answers);
-                    flush(&queue, &tx, &mut answers);
+                    c.run_appends();
+                    c.flush();
                     if let Some(reply) = e.reply() {
-                        queue.push(&tx, reply.freeze());
+                        c.queue.push(&c.tx, reply.freeze());
                     }
                     break 'read;
                 }
             };
-            if !matches!(event, Event::Request(_))
-                && !appends.run(&shared, &queue, &tx, &mut answers)
-            {
+            if !c.event(event).await {
                 break 'read;
             }
-            match event {
-                Event::Connect(req) => {
-                    let mut out = BytesMut::new();
-                    let (resp, ok) = connect_response(&shared, &req, client_id).await;
-                    encode_connect_response(&resp, &mut out);
-                    queue.push(&tx, out.freeze());
-                    if !ok {
-                        warn!(%peer, status = ?resp.status, "connection refused: {}", resp.error_message.unwrap_or_default());
-                        break 'read;
-                    }
-                    debug!(%peer, client = client_id, "client connected");
-                }
-                Event::Reject(r) => {
-                    warn!(%peer, op = ?r.op, status = ?r.status, "rejected request: {}", r.message);
-                    let mut out = BytesMut::new();
-                    encode_status(
-                        r.op,
-                        r.request_id.as_deref(),
-                        r.status,
-                        Some(&r.message),
-                        &mut out,
-                    );
-                    if !queue.push(&tx, out.freeze()) {
-                        break 'read;
-                    }
-                }
-                Event::Request(req) => {
-                    let permit = match in_flight.clone().try_acquire_owned() {
-                        Ok(p) => p,
-                        Err(_) => {
-                            if !warned_in_flight {
-                                warned_in_flight = true;
-                                warn!(%peer, client = client_id, max = limits_cfg.max_in_flight,
-                                    "pausing requests: {} in flight on one connection (--max-in-flight); logged once per connection",
-                                    limits_cfg.max_in_flight);
-                            }
-                            // The appends held here may be what is in flight.
-                            if !appends.run(&shared, &queue, &tx, &mut answers)
-                                || !flush(&queue, &tx, &mut answers)
-                            {
-                                break 'read;
-                            }
-                            let Ok(p) = in_flight.clone().acquire_owned().await else {
-                                break 'read;
-                            };
-                            p
-                        }
-                    };
-                    let req = match req {
-                        Request::AppendMessage(r) => {
-                            if appends.add(r, permit)
-                                && !appends.run(&shared, &queue, &tx, &mut answers)
-                            {
-                                break 'read;
-                            }
-                            continue;
-                        }
-                        other => other,
-                    };
-                    // Anything else is served after the appends before it, in its own task.
-                    if !appends.run(&shared, &queue, &tx, &mut answers) {
-                        break 'read;
-                    }
-                    let (tx, queue, shared) = (tx.clone(), queue.clone(), shared.clone());
-                    tokio::spawn(async move {
-                        let out = handle(&shared.store, &shared.telemetry, limits, req).await;
-                        queue.push(&tx, out.freeze());
-                        drop(permit);
-                    });
-                }
-            }
         }
-        if !appends.run(&shared, &queue, &tx, &mut answers) {
-            break;
-        }
-        if !flush(&queue, &tx, &mut answers) {
+        if !c.run_appends() || !c.flush() {
             break;
         }
         // An idle connection holds no read buffer (10,000 idle clients would otherwise pin
@@ -505,37 +371,226 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         if buf.is_empty() && buf.capacity() > 0 {
             buf = BytesMut::new();
         }
-        let limit = if !codec.is_connected() {
-            Some(HANDSHAKE_TIMEOUT)
-        } else if codec.mid_frame(buf.len()) {
-            Some(FRAME_STALL_TIMEOUT)
+        if !read_more(&mut rd, &mut buf, &codec, peer).await {
+            break;
+        }
+    }
+    c.run_appends();
+    c.flush();
+    let client_id = c.client_id;
+    drop(c);
+    let _ = writer.await;
+    debug!(%peer, client = client_id, "connection closed");
+}
+
+/// Reads what the socket has into `buf`, within the handshake's or an incomplete frame's
+/// time limit; false when the connection ends.
+async fn read_more(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    codec: &ServerCodec,
+    peer: SocketAddr,
+) -> bool {
+    let limit = if !codec.is_connected() {
+        Some(HANDSHAKE_TIMEOUT)
+    } else if codec.mid_frame(buf.len()) {
+        Some(FRAME_STALL_TIMEOUT)
+    } else {
+        None
+    };
+    let read = match limit {
+        None => read_some(rd, buf).await,
+        Some(limit) => match tokio::time::timeout(limit, read_some(rd, buf)).await {
+            Ok(r) => r,
+            Err(_) => {
+                warn!(%peer, "closing connection: no progress for {limit:?} (handshake or frame incomplete)");
+                return false;
+            }
+        },
+    };
+    match read {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => {
+            debug!(%peer, "read failed: {e}");
+            false
+        }
+    }
+}
+
+/// The connection's writer task: writes what `push` queued, coalescing small frames.
+async fn write_loop(
+    queue: Arc<WriteQueue>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    peer: SocketAddr,
+) {
+    let mut batch = BytesMut::new();
+    while let Some(frame) = rx.recv().await {
+        // Pipelined requests complete in bursts: one write for the small responses
+        // already queued rather than one syscall each (large ones go alone, uncopied).
+        let mut pending = None;
+        let res = if frame.len() >= COALESCE_BYTES || rx.is_empty() {
+            queue.write_all(&frame).await.map(|()| frame.len())
         } else {
-            None
-        };
-        let read = match limit {
-            None => read_some(&mut rd, &mut buf).await,
-            Some(limit) => match tokio::time::timeout(limit, read_some(&mut rd, &mut buf)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    warn!(%peer, "closing connection: no progress for {limit:?} (handshake or frame incomplete)");
-                    break;
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while batch.len() < COALESCE_BYTES {
+                match rx.try_recv() {
+                    Ok(f) if f.len() < COALESCE_BYTES => batch.extend_from_slice(&f),
+                    Ok(f) => {
+                        pending = Some(f);
+                        break;
+                    }
+                    Err(_) => break,
                 }
-            },
+            }
+            queue.write_all(&batch).await.map(|()| batch.len())
         };
-        match read {
-            Ok(0) => break,
-            Ok(_) => {}
+        let res = match (res, pending) {
+            (Ok(n), Some(f)) => queue.write_all(&f).await.map(|()| n + f.len()),
+            (res, _) => res,
+        };
+        match res {
+            Ok(written) => {
+                queue.bytes.fetch_sub(written, Ordering::AcqRel);
+                queue.drained.notify_one();
+            }
             Err(e) => {
-                debug!(%peer, "read failed: {e}");
-                break;
+                debug!(%peer, "write failed: {e}");
+                queue.closed.store(true, Ordering::Release);
+                queue.drained.notify_one();
+                return;
             }
         }
     }
-    appends.run(&shared, &queue, &tx, &mut answers);
-    flush(&queue, &tx, &mut answers);
-    drop(tx);
-    let _ = writer.await;
-    debug!(%peer, client = client_id, "connection closed");
+    queue.closed.store(true, Ordering::Release);
+    queue.drained.notify_one();
+    // The write half sends FIN when the last holder of `queue` drops it.
+}
+
+/// The serving side of one connection: what its read loop hands each decoded event to.
+/// Every method returns false when the connection must end.
+struct Serving {
+    peer: SocketAddr,
+    client_id: u64,
+    shared: Arc<Shared>,
+    queue: Arc<WriteQueue>,
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Appends decoded from this read, served together when the read's frames are decoded
+    /// (or before anything else); the responses of those that complete at once are sent
+    /// together too (`answers`).
+    appends: Appends,
+    answers: BytesMut,
+    in_flight: Arc<Semaphore>,
+    /// Each pause is logged once per connection: a client that keeps hitting a limit would
+    /// otherwise flood the log.
+    warned_in_flight: bool,
+    warned_queue: bool,
+}
+
+impl Serving {
+    fn run_appends(&mut self) -> bool {
+        self.appends
+            .run(&self.shared, &self.queue, &self.tx, &mut self.answers)
+    }
+
+    fn flush(&mut self) -> bool {
+        flush(&self.queue, &self.tx, &mut self.answers)
+    }
+
+    /// Above `--max-write-queue-bytes`, waits until the writer drains below it.
+    async fn wait_for_writer(&mut self) -> bool {
+        let max = self.shared.limits.max_write_queue_bytes;
+        if self.queue.bytes.load(Ordering::Acquire) <= max {
+            return true;
+        }
+        if !self.warned_queue {
+            self.warned_queue = true;
+            warn!(peer = %self.peer, client = self.client_id, queued_bytes = self.queue.bytes.load(Ordering::Relaxed), max,
+                "pausing requests: the client does not read its responses (--max-write-queue-bytes); logged once per connection");
+        }
+        self.flush() && self.queue.wait_below(max).await
+    }
+
+    async fn event(&mut self, event: Event) -> bool {
+        let peer = self.peer;
+        match event {
+            Event::Request(req) => self.request(req).await,
+            Event::Connect(req) => {
+                if !self.run_appends() {
+                    return false;
+                }
+                let mut out = BytesMut::new();
+                let (resp, ok) = connect_response(&self.shared, &req, self.client_id).await;
+                encode_connect_response(&resp, &mut out);
+                self.queue.push(&self.tx, out.freeze());
+                if !ok {
+                    warn!(%peer, status = ?resp.status, "connection refused: {}", resp.error_message.unwrap_or_default());
+                    return false;
+                }
+                debug!(%peer, client = self.client_id, "client connected");
+                true
+            }
+            Event::Reject(r) => {
+                if !self.run_appends() {
+                    return false;
+                }
+                warn!(%peer, op = ?r.op, status = ?r.status, "rejected request: {}", r.message);
+                let mut out = BytesMut::new();
+                encode_status(
+                    r.op,
+                    r.request_id.as_deref(),
+                    r.status,
+                    Some(&r.message),
+                    &mut out,
+                );
+                self.queue.push(&self.tx, out.freeze())
+            }
+        }
+    }
+
+    /// A request: appends are held for the batch, anything else runs in its own task.
+    async fn request(&mut self, req: Request) -> bool {
+        let permit = match self.in_flight.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if !self.warned_in_flight {
+                    self.warned_in_flight = true;
+                    let max = self.shared.limits.max_in_flight;
+                    warn!(peer = %self.peer, client = self.client_id, max,
+                        "pausing requests: {max} in flight on one connection (--max-in-flight); logged once per connection");
+                }
+                // The appends held here may be what is in flight.
+                if !self.run_appends() || !self.flush() {
+                    return false;
+                }
+                let Ok(p) = self.in_flight.clone().acquire_owned().await else {
+                    return false;
+                };
+                p
+            }
+        };
+        let req = match req {
+            Request::AppendMessage(r) => {
+                return !self.appends.add(r, permit) || self.run_appends();
+            }
+            other => other,
+        };
+        // Anything else is served after the appends before it, in its own task.
+        if !self.run_appends() {
+            return false;
+        }
+        let (tx, queue, shared) = (self.tx.clone(), self.queue.clone(), self.shared.clone());
+        let limits = Limits {
+            max_frame: shared.max_frame,
+        };
+        tokio::spawn(async move {
+            let out = handle(&shared.store, &shared.telemetry, limits, req).await;
+            queue.push(&tx, out.freeze());
+            drop(permit);
+        });
+        true
+    }
 }
 
 /// Appends received together, held (with their in-flight permits) until they are served as
@@ -631,9 +686,9 @@ async fn connect_response(
         server_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         client_identifier: None,
     };
-    if let Err(msg) = shared.auth.check(req.auth_token.as_deref()).await {
-        resp.status = ResponseStatusCode::Unauthorized;
-        resp.error_message = Some(msg);
+    if let Err(e) = shared.auth.check(req.auth_token.as_deref()).await {
+        resp.status = e.status();
+        resp.error_message = Some(e.to_string());
         return (resp, false);
     }
     match negotiate(req) {
