@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sm_ggipc::component::{is_zero, metrics, telemetry_delta, ValidationCache};
 use sm_ggipc::{
-    Client, ErrorKind, Event, LifecycleState, Metric, MetricUnit, OperationError, Request,
-    Response, StreamId,
+    Client, ErrorKind, Event, LifecycleState, OperationError, Request, Response, StreamId,
 };
 use sm_model::Telemetry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,10 +40,6 @@ const VALIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting and the handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a positive validation is trusted.
-const CACHE_TTL: Duration = Duration::from_secs(60);
-/// Most tokens cached at once.
-const CACHE_MAX: usize = 1024;
 /// Most validations queued for the IPC task.
 const QUEUE_MAX: usize = 256;
 /// First reconnection delay; doubles up to [`BACKOFF_MAX`].
@@ -80,42 +76,11 @@ struct ValidateCmd {
     reply: oneshot::Sender<Validation>,
 }
 
-/// Positive validations, by token, until they expire. Bounded: when full, expired entries
-/// go, and if none has, everything does (the next connections ask the nucleus again). No
-/// `Debug`: it holds tokens.
-#[derive(Default)]
-struct TokenCache {
-    valid_until: HashMap<String, Instant>,
-}
-
-impl TokenCache {
-    fn hit(&mut self, token: &str, now: Instant) -> bool {
-        match self.valid_until.get(token) {
-            Some(until) if *until > now => true,
-            Some(_) => {
-                self.valid_until.remove(token);
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn insert(&mut self, token: &str, now: Instant) {
-        if self.valid_until.len() >= CACHE_MAX && !self.valid_until.contains_key(token) {
-            self.valid_until.retain(|_, until| *until > now);
-            if self.valid_until.len() >= CACHE_MAX {
-                self.valid_until.clear();
-            }
-        }
-        self.valid_until.insert(token.to_owned(), now + CACHE_TTL);
-    }
-}
-
 /// The handle to the IPC task.
 pub struct Nucleus {
     validate_tx: mpsc::Sender<ValidateCmd>,
     port_tx: watch::Sender<Option<u16>>,
-    cache: Mutex<TokenCache>,
+    cache: Mutex<ValidationCache>,
 }
 
 impl std::fmt::Debug for Nucleus {
@@ -140,7 +105,7 @@ impl Nucleus {
         Arc::new(Self {
             validate_tx,
             port_tx,
-            cache: Mutex::new(TokenCache::default()),
+            cache: Mutex::new(ValidationCache::default()),
         })
     }
 
@@ -152,7 +117,11 @@ impl Nucleus {
     /// Asks the nucleus whether `token` is one it issued (cached when it is).
     pub async fn validate(&self, token: &str) -> Validation {
         let now = clock::instant();
-        if self.cache.lock().is_ok_and(|mut c| c.hit(token, now)) {
+        if self
+            .cache
+            .lock()
+            .is_ok_and(|mut c| c.hit(token, now.into_std()))
+        {
             return Validation::Valid;
         }
         let (reply, rx) = oneshot::channel();
@@ -177,51 +146,11 @@ impl Nucleus {
         };
         if v == Validation::Valid {
             if let Ok(mut c) = self.cache.lock() {
-                c.insert(token, clock::instant());
+                c.insert(token, clock::instant().into_std());
             }
         }
         v
     }
-}
-
-/// The metric names of the reference (Greengrass telemetry documentation), with the counters.
-fn metrics(delta: &Telemetry) -> Vec<Metric> {
-    let m = |name: &str, value: i64| Metric {
-        name: name.to_owned(),
-        unit: MetricUnit::Bytes,
-        value: value.max(0) as f64,
-    };
-    vec![
-        m("BytesAppended", delta.bytes_appended),
-        m(
-            "BytesUploadedToIoTAnalytics",
-            delta.bytes_uploaded_to_iot_analytics,
-        ),
-        m("BytesUploadedToKinesis", delta.bytes_uploaded_to_kinesis),
-        m(
-            "BytesUploadedToIoTSiteWise",
-            delta.bytes_uploaded_to_iot_sitewise,
-        ),
-        m("BytesUploadedToS3", delta.bytes_uploaded_to_s3),
-    ]
-}
-
-/// `now - base`, per counter.
-fn delta(now: &Telemetry, base: &Telemetry) -> Telemetry {
-    Telemetry {
-        bytes_appended: now.bytes_appended - base.bytes_appended,
-        bytes_uploaded_to_kinesis: now.bytes_uploaded_to_kinesis - base.bytes_uploaded_to_kinesis,
-        bytes_uploaded_to_iot_sitewise: now.bytes_uploaded_to_iot_sitewise
-            - base.bytes_uploaded_to_iot_sitewise,
-        bytes_uploaded_to_iot_analytics: now.bytes_uploaded_to_iot_analytics
-            - base.bytes_uploaded_to_iot_analytics,
-        bytes_uploaded_to_s3: now.bytes_uploaded_to_s3 - base.bytes_uploaded_to_s3,
-        bytes_uploaded_to_http: now.bytes_uploaded_to_http - base.bytes_uploaded_to_http,
-    }
-}
-
-fn is_zero(d: &Telemetry) -> bool {
-    metrics(d).iter().all(|m| m.value == 0.0)
 }
 
 /// What the IPC task keeps across connections.
@@ -446,7 +375,7 @@ impl Conn {
             return Ok(());
         }
         let now = st.telemetry.snapshot();
-        let d = delta(&now, &st.acked);
+        let d = telemetry_delta(&now, &st.acked);
         if is_zero(&d) {
             return Ok(());
         }
@@ -573,44 +502,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_expires_and_stays_bounded() {
-        let t0 = crate::clock::instant();
-        let mut c = TokenCache::default();
-        assert!(!c.hit("a", t0));
-        c.insert("a", t0);
-        assert!(c.hit("a", t0 + Duration::from_secs(59)));
-        assert!(!c.hit("a", t0 + CACHE_TTL));
-        assert!(c.valid_until.is_empty(), "an expired entry is dropped");
-        for i in 0..CACHE_MAX {
-            c.insert(&format!("t{i}"), t0);
-        }
-        assert_eq!(c.valid_until.len(), CACHE_MAX);
-        // Full of live entries: the next insert starts over.
-        c.insert("new", t0);
-        assert_eq!(c.valid_until.len(), 1);
-        assert!(c.hit("new", t0));
-        // Full with expired entries: only those go.
-        for i in 0..CACHE_MAX - 1 {
-            c.insert(&format!("old{i}"), t0);
-        }
-        let later = t0 + CACHE_TTL + Duration::from_secs(1);
-        c.insert("fresh", later);
-        c.insert("fresh2", later);
-        assert!(c.hit("fresh", later) && c.hit("fresh2", later));
-        assert_eq!(c.valid_until.len(), 2);
-    }
-
-    #[test]
     fn metrics_are_deltas_with_the_reference_names() {
         let c = Counters::default();
         c.appended(100);
         c.uploaded(sm_model::ExportKind::Kinesis, 40);
         let base = c.snapshot();
-        assert!(is_zero(&delta(&base, &base)));
+        assert!(is_zero(&telemetry_delta(&base, &base)));
         c.appended(5);
         c.uploaded(sm_model::ExportKind::S3TaskExecutor, 7);
         c.uploaded(sm_model::ExportKind::Http, 9);
-        let d = delta(&c.snapshot(), &base);
+        let d = telemetry_delta(&c.snapshot(), &base);
         let m = metrics(&d);
         let got: Vec<(&str, f64)> = m.iter().map(|m| (m.name.as_str(), m.value)).collect();
         assert_eq!(
@@ -623,10 +524,10 @@ mod tests {
                 ("BytesUploadedToS3", 7.0),
             ]
         );
-        assert!(m.iter().all(|m| m.unit == MetricUnit::Bytes));
+        assert!(m.iter().all(|m| m.unit == sm_ggipc::MetricUnit::Bytes));
         // HTTP has no reference metric: bytes sent there alone make no report.
         let base = c.snapshot();
         c.uploaded(sm_model::ExportKind::Http, 1);
-        assert!(is_zero(&delta(&c.snapshot(), &base)));
+        assert!(is_zero(&telemetry_delta(&c.snapshot(), &base)));
     }
 }
