@@ -105,6 +105,11 @@ pub struct ExportView {
     pub held: usize,
 }
 
+/// A destination's largest (and default) batch size: `sm-model`'s table.
+fn max_batch(kind: ExportKind) -> i64 {
+    defaults::max_batch_size(kind).unwrap_or(1)
+}
+
 fn wanted(def: &MessageStreamDefinition) -> Vec<Wanted> {
     let Some(e) = &def.export_definition else {
         return Vec::new();
@@ -127,7 +132,7 @@ fn wanted(def: &MessageStreamDefinition) -> Vec<Wanted> {
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
-                defaults::HTTP_BATCH,
+                max_batch(ExportKind::Http),
                 c.batch_interval_millis,
                 c.priority,
                 c.disabled,
@@ -142,7 +147,7 @@ fn wanted(def: &MessageStreamDefinition) -> Vec<Wanted> {
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
-                defaults::KINESIS_BATCH,
+                max_batch(ExportKind::Kinesis),
                 c.batch_interval_millis,
                 c.priority,
                 c.disabled,
@@ -157,7 +162,7 @@ fn wanted(def: &MessageStreamDefinition) -> Vec<Wanted> {
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
-                defaults::IOT_ANALYTICS_BATCH,
+                max_batch(ExportKind::IoTAnalytics),
                 c.batch_interval_millis,
                 c.priority,
                 c.disabled,
@@ -172,7 +177,7 @@ fn wanted(def: &MessageStreamDefinition) -> Vec<Wanted> {
             identifier: c.identifier.clone(),
             spec: spec(
                 c.batch_size,
-                defaults::SITEWISE_BATCH,
+                max_batch(ExportKind::IoTSiteWise),
                 c.batch_interval_millis,
                 c.priority,
                 c.disabled,

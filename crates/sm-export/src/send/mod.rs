@@ -330,10 +330,10 @@ impl Sender {
             }
             ExportKind::IoTSiteWise => {
                 let c = e.iot_sitewise.iter().find(|c| c.identifier == identifier)?;
-                let size =
-                    c.batch_size
-                        .unwrap_or(sm_model::defaults::SITEWISE_BATCH)
-                        .clamp(1, sm_model::defaults::SITEWISE_BATCH) as usize;
+                let size = {
+                    let max = sm_model::defaults::max_batch_size(kind).unwrap_or(1);
+                    c.batch_size.unwrap_or(max).clamp(1, max) as usize
+                };
                 units(Dest::SiteWise(SiteWise::new(size)))
             }
             ExportKind::S3TaskExecutor => {

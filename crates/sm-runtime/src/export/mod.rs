@@ -130,8 +130,11 @@ impl Manager {
 
     /// Runs until the task is aborted.
     pub async fn run(mut self) {
-        let activity = self.store.activity().clone();
+        let store = self.store.clone();
+        let activity = store.activity();
         loop {
+            // Read before looking, so that an append while we look wakes the wait below.
+            let seen = activity.version();
             let now = clock::now_ms();
             let generation = self.store.generation();
             if generation != self.generation {
@@ -155,7 +158,7 @@ impl Manager {
                 )
             });
             tokio::select! {
-                () = activity.notified() => {}
+                () = activity.changed(seen) => {}
                 Some((op, r)) = self.rx.recv() => self.engine.handle_result(clock::now_ms(), op, r),
                 () = sleep_or_forever(wait) => {}
             }
@@ -245,10 +248,10 @@ impl Manager {
                 len,
             } => self.blocking(op, move || OpResult::File(read_file(&path, offset, len))),
             Action::LoadUploadState { op, stream, export } => {
-                let r = match self.streams.get(stream) {
-                    Some(s) => s.upload_state(&export).map_err(io_failure),
-                    None => Ok(None),
-                };
+                let r = Ok(self
+                    .streams
+                    .get(stream)
+                    .and_then(|s| s.upload_state(&export)));
                 self.engine.handle_result(now, op, OpResult::UploadState(r));
             }
             Action::SaveUploadState {
@@ -257,8 +260,9 @@ impl Manager {
                 state,
             } => {
                 if let Some(s) = self.streams.get(stream) {
-                    let r = tokio::task::block_in_place(|| {
-                        s.set_upload_state(&export, state.as_deref())
+                    let r = tokio::task::block_in_place(|| match &state {
+                        Some(bytes) => s.set_upload_state(&export, bytes),
+                        None => s.clear_upload_state(&export),
                     });
                     if let Err(e) = r {
                         warn!(stream = %s.name(), export = %export, "could not save the upload's resume state: {e}");
@@ -326,7 +330,7 @@ fn read(s: &Stream, from: u64, max: u64, max_bytes: u64) -> Result<Vec<Record>, 
             })
             .collect()),
         Ok(ReadOutcome::NotEnough) => Ok(Vec::new()),
-        Err(e) => Err(IoFailure { message: e.message }),
+        Err(e) => Err(io_failure(e)),
     }
 }
 
@@ -356,8 +360,8 @@ async fn append_statuses(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<(Str
     while let Some((name, payload)) = rx.recv().await {
         match store.get(&name) {
             Ok(s) => {
-                if let Err(e) = s.append(&payload).await {
-                    warn!(status_stream = %name, "could not write a status message: {}", e.message);
+                if let Err(e) = s.append_async(&payload).await {
+                    warn!(status_stream = %name, "could not write a status message: {e}");
                 }
             }
             Err(_) => {
