@@ -68,8 +68,8 @@ pub const SIZE_ALLOWED: &[&str] = &[
 
 /// `sm-runtime`'s budget of non-test lines.
 pub const RUNTIME_MAX_LINES: usize = 4_000;
-/// TODO(lead): turn on once the export engine moved out of sm-runtime (issue 18).
-pub const RUNTIME_BUDGET_ON: bool = false;
+/// The budget is enforced (the export engine moved out of sm-runtime in issue 18).
+pub const RUNTIME_BUDGET_ON: bool = true;
 
 /// A workspace crate.
 #[derive(Debug, Clone)]

@@ -12,10 +12,7 @@
 //! skipped. A task older than the stream's time to live, or whose export goes away, is
 //! `Canceled`.
 
-use std::path::PathBuf;
-
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 use sm_aws::endpoint::Endpoint;
 use sm_aws::{s3, Service};
 use sm_model::s3::{parse_task, S3ExportTaskDefinition, Status};
@@ -28,21 +25,14 @@ use crate::batch::RecordOutcome;
 use crate::classify::{self, Class, ExportError, Failure};
 use crate::status;
 
+mod util;
+
+pub use util::file_path;
+use util::{check_etag, hex, ResumeState};
+
 /// Largest file sent in one `PutObject` whatever the threshold says: bigger files go up in
 /// parts so that memory stays bounded by the part size.
 pub const MAX_SINGLE_PUT: u64 = 64 * 1024 * 1024;
-
-/// What a resumed upload needs to know, saved as the export's upload state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ResumeState {
-    seq: i64,
-    upload_id: String,
-    bucket: String,
-    key: String,
-    size: u64,
-    mtime_ns: i64,
-}
 
 /// Parts S3 lists for an upload: (part number, ETag, size).
 type Listed = Vec<(u32, String, u64)>;
@@ -734,98 +724,5 @@ impl Task {
             },
             request,
         })
-    }
-}
-
-/// The local path of a `file:` URL.
-pub fn file_path(url: &str) -> Result<PathBuf, String> {
-    let rest = url.strip_prefix("file:").ok_or_else(|| {
-        format!("inputUrl {url:?} is not a file: URL; only local files can be uploaded")
-    })?;
-    let path = if let Some(r) = rest.strip_prefix("//") {
-        // file://host/path: only an empty host or localhost means this machine.
-        let (host, p) = r.split_at(r.find('/').unwrap_or(r.len()));
-        if !host.is_empty() && host != "localhost" {
-            return Err(format!("inputUrl {url:?} names another host ({host})"));
-        }
-        p
-    } else {
-        rest
-    };
-    if !path.starts_with('/') {
-        return Err(format!("inputUrl {url:?} must hold an absolute path"));
-    }
-    let mut decoded = Vec::with_capacity(path.len());
-    let b = path.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(v) = hex {
-                decoded.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        decoded.push(b[i]);
-        i += 1;
-    }
-    use std::os::unix::ffi::OsStringExt;
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(decoded)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The part's ETag, checked against the MD5 of what was sent when it is a plain MD5.
-fn check_etag(etag: &str, md5: &str) -> Result<String, String> {
-    let bare = etag.trim_matches('"');
-    if bare.len() == 32
-        && bare.bytes().all(|b| b.is_ascii_hexdigit())
-        && !bare.eq_ignore_ascii_case(md5)
-    {
-        return Err(format!(
-            "ETag {etag} does not match the MD5 {md5} of the bytes sent"
-        ));
-    }
-    Ok(etag.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_urls() {
-        assert_eq!(
-            file_path("file:/tmp/a b").unwrap(),
-            PathBuf::from("/tmp/a b")
-        );
-        assert_eq!(file_path("file:///tmp/x").unwrap(), PathBuf::from("/tmp/x"));
-        assert_eq!(
-            file_path("file://localhost/tmp/x").unwrap(),
-            PathBuf::from("/tmp/x")
-        );
-        assert_eq!(
-            file_path("file:/tmp/a%20b").unwrap(),
-            PathBuf::from("/tmp/a b")
-        );
-        assert!(file_path("http://x/y").is_err());
-        assert!(file_path("file://evil/etc/passwd").is_err());
-        assert!(file_path("file:relative").is_err());
-    }
-
-    #[test]
-    fn etags() {
-        let md5 = hex(&Md5::digest(b"abc"));
-        assert_eq!(md5, "900150983cd24fb0d6963f7d28e17f72");
-        assert!(check_etag("\"900150983cd24fb0d6963f7d28e17f72\"", &md5).is_ok());
-        assert!(check_etag("\"00000000000000000000000000000000\"", &md5).is_err());
-        // Multipart and non-MD5 ETags are not checked.
-        assert!(check_etag("\"abc-2\"", &md5).is_ok());
-        assert!(check_etag("", &md5).is_ok());
     }
 }
