@@ -12,11 +12,11 @@ pub enum RecordOutcome {
     Failed(Failure),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
     Pending,
     Delivered,
-    Skipped,
+    Skipped(ExportError),
 }
 
 /// The state of one batch across its attempts.
@@ -29,7 +29,10 @@ pub struct BatchState {
     finished: usize,
 }
 
-/// What a settle call concluded.
+/// What a settle call concluded. The counts are those of the records newly finished at the
+/// front of the batch, so that they always match the checkpoint: a record delivered while an
+/// earlier one still waits for its retry is counted when the prefix reaches it (a crash in
+/// between sends it again, and it is counted once).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settlement {
     /// Records newly finished at the front of the batch (delivered or skipped): the export's
@@ -37,12 +40,16 @@ pub struct Settlement {
     pub newly_finished: usize,
     /// Sequence number after the last finished record, if any record finished now.
     pub checkpoint: Option<u64>,
-    /// Records delivered in this call.
+    /// Of the newly finished records, those delivered.
     pub delivered: u64,
-    /// Payload bytes delivered in this call.
+    /// Their payload bytes.
     pub delivered_bytes: u64,
-    /// Records skipped in this call, with their errors (sequence number, error).
+    /// Of the newly finished records, those skipped, with their errors (sequence number,
+    /// error).
     pub skipped: Vec<(u64, ExportError)>,
+    /// Whether any record was delivered or skipped by this attempt (progress, even if the
+    /// prefix did not move).
+    pub progressed: bool,
     /// The first failure of a record that must be sent again, if any.
     pub retry: Option<Failure>,
 }
@@ -98,12 +105,11 @@ impl BatchState {
             match outcome {
                 RecordOutcome::Delivered => {
                     self.slots[i] = Slot::Delivered;
-                    s.delivered += 1;
-                    s.delivered_bytes += self.sizes[i];
+                    s.progressed = true;
                 }
                 RecordOutcome::Failed(f) if f.class == Class::Refused => {
-                    self.slots[i] = Slot::Skipped;
-                    s.skipped.push((self.seqs[i], f.error));
+                    self.slots[i] = Slot::Skipped(f.error);
+                    s.progressed = true;
                 }
                 RecordOutcome::Failed(f) => {
                     s.retry.get_or_insert(f);
@@ -112,6 +118,14 @@ impl BatchState {
         }
         let before = self.finished;
         while self.finished < self.slots.len() && self.slots[self.finished] != Slot::Pending {
+            match &self.slots[self.finished] {
+                Slot::Delivered => {
+                    s.delivered += 1;
+                    s.delivered_bytes += self.sizes[self.finished];
+                }
+                Slot::Skipped(e) => s.skipped.push((self.seqs[self.finished], e.clone())),
+                Slot::Pending => {}
+            }
             self.finished += 1;
         }
         s.newly_finished = self.finished - before;
@@ -146,12 +160,9 @@ mod tests {
         let s = b.settle(outcomes, None);
         assert_eq!(s.newly_finished, 1);
         assert_eq!(s.checkpoint, Some(11));
-        assert_eq!(s.delivered, 2);
-        assert_eq!(s.delivered_bytes, 200);
-        assert_eq!(
-            s.skipped,
-            vec![(13, ExportError::S3Task("too large".into()))]
-        );
+        // Counted as the prefix reaches them: 12 and 13 wait behind 11.
+        assert_eq!((s.delivered, s.delivered_bytes), (1, 100));
+        assert!(s.skipped.is_empty() && s.progressed);
         assert_eq!(s.retry.unwrap().class, Class::Throttled);
         // Only the failed records are sent again, in order.
         assert_eq!(b.to_send(), vec![1, 4]);
@@ -161,6 +172,11 @@ mod tests {
         );
         assert_eq!(s.newly_finished, 4);
         assert_eq!(s.checkpoint, Some(15));
+        assert_eq!((s.delivered, s.delivered_bytes), (3, 300));
+        assert_eq!(
+            s.skipped,
+            vec![(13, ExportError::S3Task("too large".into()))]
+        );
         assert!(b.is_done());
         assert_eq!(s.retry, None);
     }

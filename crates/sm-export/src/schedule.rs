@@ -133,7 +133,12 @@ impl Export {
             return None;
         }
         let iv = self.spec.interval_ms? as i64;
-        let t = self.pending_since?.saturating_add(iv);
+        // The age of what is pending is unknown (a batch just moved the cursor): come back at
+        // once, so that the caller tells it (`handle_stream`).
+        let Some(since) = self.pending_since else {
+            return Some(now);
+        };
+        let t = since.saturating_add(iv);
         (t > now).then_some(t)
     }
 }

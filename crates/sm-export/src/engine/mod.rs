@@ -142,9 +142,11 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// A stream grew, or retention removed records: it now holds `bounds`. When an export's
-    /// interval trigger needs the age of its oldest pending message, the engine asks
-    /// `ingest_time_at(seq)` (`None`: unknown, counted from now).
+    /// A stream's bounds: it holds `bounds` now (it grew, or retention removed records). Call
+    /// it for every stream after every event handed to the engine (it is cheap): an export
+    /// with a batch interval whose batch just moved its position learns the age of its oldest
+    /// pending message here, from `ingest_time_at(seq)` (`None`: unknown, counted from now),
+    /// which the engine calls only then.
     pub fn handle_bounds(
         &mut self,
         now: i64,

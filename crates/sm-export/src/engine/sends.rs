@@ -270,7 +270,7 @@ impl Engine {
         for (seq, err) in &s.skipped {
             warn!(export = %e.identifier, seq, "message skipped (not retryable): {err}");
         }
-        let progressed = s.delivered > 0 || !s.skipped.is_empty();
+        let progressed = s.progressed;
         let done_msg = match s.retry {
             Some(f) => {
                 if progressed {
@@ -309,7 +309,7 @@ impl Engine {
     }
 
     /// Applies what a sender reported to its export's progress, and publishes it when a call
-    /// failed (describe shows the error while the send retries).
+    /// failed with a new error (describe shows it while the send retries).
     pub(super) fn apply_events(&mut self, key: ExportKey) {
         if self.events.is_empty() {
             return;
@@ -318,19 +318,23 @@ impl Engine {
         let Some(e) = self.exports.get_mut(&key) else {
             return;
         };
-        let mut failed = false;
+        let mut changed = false;
         for event in events {
             match event {
                 SendEvent::Failed(f) => {
                     e.progress.errors += 1;
-                    e.progress.error_message = Some(f.error.to_string());
                     e.progress.last_export_time = self.now;
-                    failed = true;
+                    let message = f.error.to_string();
+                    if e.progress.error_message.as_deref() != Some(message.as_str()) {
+                        e.progress.error_message = Some(message);
+                        changed = true;
+                    }
                 }
                 SendEvent::Retried => e.progress.retries += 1,
             }
         }
-        if failed {
+        // Describe shows a new error at once; the counters follow with the attempt's end.
+        if changed {
             self.actions.push_back(Action::SaveProgress {
                 stream: e.stream,
                 kind: e.kind,

@@ -127,7 +127,7 @@ impl UnitDest for Kinesis {
         cx: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
-    ) -> Result<(Call, u64), UnitResult> {
+    ) -> Result<Call, UnitResult> {
         let Some((region, endpoint)) = &self.target else {
             return Err(UnitResult::Whole(blocked(ExportError::NoRegion)));
         };
@@ -141,16 +141,12 @@ impl UnitDest for Kinesis {
                 data: &records[i].payload,
             })
             .collect();
-        let bytes = puts
-            .iter()
-            .map(|p| kinesis::record_size(p.data.len(), p.partition_key.len()))
-            .sum();
         let c = call(
             region,
             Service::Kinesis,
             kinesis::put_records(endpoint, &self.stream, &puts),
         )?;
-        Ok((c, bytes))
+        Ok(c)
     }
 
     fn parse(
@@ -244,7 +240,7 @@ impl UnitDest for IotAnalytics {
         cx: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
-    ) -> Result<(Call, u64), UnitResult> {
+    ) -> Result<Call, UnitResult> {
         let Some((region, endpoint)) = &self.target else {
             return Err(UnitResult::Whole(blocked(ExportError::NoRegion)));
         };
@@ -257,13 +253,12 @@ impl UnitDest for IotAnalytics {
                 )
             })
             .collect();
-        let bytes = batch.iter().map(|(_, p)| p.len() as u64).sum();
         let c = call(
             region,
             Service::IotAnalytics,
             iotanalytics::batch_put_message(endpoint, &self.channel, &batch),
         )?;
-        Ok((c, bytes))
+        Ok(c)
     }
 
     fn parse(
@@ -380,7 +375,7 @@ impl UnitDest for SiteWise {
         _: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
-    ) -> Result<(Call, u64), UnitResult> {
+    ) -> Result<Call, UnitResult> {
         let Some((region, endpoint)) = &self.target else {
             return Err(UnitResult::Whole(blocked(ExportError::NoRegion)));
         };
@@ -388,13 +383,12 @@ impl UnitDest for SiteWise {
             .iter()
             .filter_map(|i| Some((records[*i].seq.to_string(), self.entries.get(i)?)))
             .collect();
-        let bytes = unit.iter().map(|&i| records[i].payload.len() as u64).sum();
         let c = call(
             region,
             Service::IotSiteWise,
             sitewise::put_values(endpoint, &batch),
         )?;
-        Ok((c, bytes))
+        Ok(c)
     }
 
     fn parse(

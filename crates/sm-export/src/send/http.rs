@@ -79,13 +79,11 @@ impl UnitDest for Http {
         cx: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
-    ) -> Result<(Call, u64), UnitResult> {
+    ) -> Result<Call, UnitResult> {
         let built = match self.format {
             ExportFormat::RawNotBatched => {
                 let body = records[unit[0]].payload.to_vec();
-                let len = body.len() as u64;
                 self.post("application/octet-stream", body)
-                    .map(|c| (c, len))
             }
             ExportFormat::JsonBatched => {
                 let messages: Vec<JsonMessage<'_>> = unit
@@ -99,10 +97,7 @@ impl UnitDest for Http {
                     .collect();
                 serde_json::to_vec(&messages)
                     .map_err(|e| RecordError::Build(e.to_string()))
-                    .and_then(|body| {
-                        let len = body.len() as u64;
-                        self.post("application/json", body).map(|c| (c, len))
-                    })
+                    .and_then(|body| self.post("application/json", body))
             }
         };
         // Only the URI can make the request unbuildable: the export is misconfigured.

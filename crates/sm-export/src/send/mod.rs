@@ -109,13 +109,13 @@ pub(crate) trait UnitDest {
         records: &[Record],
         to_send: Vec<usize>,
     ) -> Result<Plan, Failure>;
-    /// The call of one unit, and the bytes it puts on the wire.
+    /// The call of one unit.
     fn build(
         &mut self,
         cx: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
-    ) -> Result<(Call, u64), UnitResult>;
+    ) -> Result<Call, UnitResult>;
     /// What the answer to a unit's call means.
     fn parse(
         &mut self,
@@ -204,8 +204,9 @@ impl Units {
                 return Step::Done(std::mem::take(&mut self.result));
             };
             match dest.as_unit().build(cx, records, unit) {
-                Ok((call, bytes)) => {
-                    self.result.bytes += bytes;
+                Ok(call) => {
+                    // What goes on the wire: the request's body (the bandwidth cap's unit).
+                    self.result.bytes += call.request.body().len() as u64;
                     if self.attempt > 1 {
                         cx.events.push(SendEvent::Retried);
                     }

@@ -352,9 +352,8 @@ impl Task {
                     },
                 ),
                 Some((body, md5)) => {
-                    let len = body.len() as u64;
                     self.body = Some((body.clone(), md5));
-                    self.result.bytes += len;
+                    self.result.bytes += body.len() as u64;
                     self.call(cx, Pending::Put, |ep| {
                         s3::put_object(ep, &task.bucket, &key, body, &metadata)
                     })
@@ -378,7 +377,7 @@ impl Task {
                 ),
                 Some((body, md5)) => {
                     self.body = Some((body.clone(), md5));
-                    self.result.bytes += len;
+                    self.result.bytes += body.len() as u64;
                     self.call(cx, Pending::Part(number), |ep| {
                         s3::upload_part(ep, &task.bucket, &key, &id, number, body)
                     })
