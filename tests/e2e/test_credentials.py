@@ -2,13 +2,14 @@
 service (``tesfake.FakeTes``) that rotates keys, then fails (HTTP 500, garbage, connection
 refused) and comes back, while a Kinesis export runs against ``FakeAws``, which checks every
 signature and refuses keys after their expiry. The daemon runs at the default retry
-settings (1 s base).
+settings (1 s base), with a proxy configured for everything but Kinesis (the TES is always
+asked directly).
 """
 
 import threading
 import time
 
-from awsfakes import fake_aws  # noqa: F401  (fixture)
+from awsfakes import fake_aws, refusing_proxy  # noqa: F401  (fixtures)
 from tesfake import fake_tes  # noqa: F401  (fixture)
 from test_export_aws import REGION, assert_no_secrets, aws_env, describe_ctx, kinesis_def, statuses
 from test_export_http import raw_statuses, wait_until
@@ -52,7 +53,7 @@ def error_of(c, name):
 
 
 def test_short_lived_credentials_rotate_and_a_tes_outage_pauses_then_resumes(
-        daemon_factory, tmp_path, fake_aws, fake_tes):
+        daemon_factory, tmp_path, fake_aws, fake_tes, refusing_proxy):
     fake, tes = fake_aws, fake_tes
     tes.lifetime = LIFETIME
     name = "creds-rot"
@@ -61,7 +62,9 @@ def test_short_lived_credentials_rotate_and_a_tes_outage_pauses_then_resumes(
                   AWS_CONTAINER_CREDENTIALS_FULL_URI=tes.url,
                   AWS_CONTAINER_AUTHORIZATION_TOKEN=tes.token,
                   AWS_REGION=REGION,
-                  AWS_ENDPOINT_URL_KINESIS=fake.endpoint)
+                  AWS_ENDPOINT_URL_KINESIS=fake.endpoint,
+                  # A proxy for everything but Kinesis: the TES must still be asked directly.
+                  HTTP_PROXY=refusing_proxy.url, NO_PROXY="127.0.0.1:%d" % fake.port)
     # Default retry settings; /health reports an export stalled after 2 s.
     d = daemon_factory(extra_args=("--metrics-address", "127.0.0.1:0", "--health-stall-seconds", "2"),
                        env=env)
@@ -128,4 +131,5 @@ def test_short_lived_credentials_rotate_and_a_tes_outage_pauses_then_resumes(
     stale_during_outage = [r for r in fake.kinesis_requests() if outage < r.time < back and r.outcome == "ok"]
     assert all(r.time + wall < keys[r.signed.access_key][4] for r in stale_during_outage)
     assert resumed < 35, "resumed %.1f s after the TES came back" % resumed
+    assert refusing_proxy.seen() == [], "the TES was asked through the proxy"
     assert_no_secrets(d, tes.token, *[x for k in tes.issued_keys() for x in (k[1], k[2])])

@@ -212,4 +212,28 @@ mod tests {
             assert!(e.to_string().contains(what), "{e} lacks {what}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any answer, of any status, is keys or a typed error, never a panic; an error never
+        /// quotes more than the excerpt of the body.
+        #[test]
+        fn arbitrary_answers_never_panic(
+            status in 0u16..1000,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            time in ".{0,40}",
+            digits in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,9})?(Z|[+-][0-9]{2}:[0-9]{2})",
+        ) {
+            let _ = parse_rfc3339_ms(&time);
+            let _ = parse_rfc3339_ms(&digits);
+            match parse_answer(URI, status, &body) {
+                Ok(k) => proptest::prop_assert!(!k.access_key_id.is_empty()),
+                Err(CredentialsError::Refused { body: b, .. }) => {
+                    proptest::prop_assert!(b.chars().count() <= BODY_EXCERPT_CHARS)
+                }
+                Err(_) => {}
+            }
+        }
+    }
 }

@@ -380,4 +380,33 @@ mod tests {
             Some(("NO_PROXY", &["bad:0".to_owned()][..]))
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever the variables hold, parsing and selecting never panic, and no selected
+        /// proxy shows its credentials in its Display or Debug, nor the configuration's log
+        /// line.
+        #[test]
+        fn arbitrary_values_never_panic(
+            proxy in "(https?://)?([a-z%@:]{0,8}@)?\\[?[0-9a-z.:]{0,12}\\]?(:[0-9]{0,6})?/?",
+            no_proxy in "[ ,*./:\\[\\]0-9a-z-]{0,40}",
+            host in "\\[?[0-9a-z.:]{0,16}\\]?",
+            port in proptest::option::of(0u16..),
+            anything in ".{0,40}",
+        ) {
+            let _ = ProxyUrl::parse(&anything);
+            let _ = NoProxy::parse(&anything).matches(&anything, 1);
+            let vars = [("HTTPS_PROXY", proxy.clone()), ("NO_PROXY", no_proxy)];
+            let env = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+            if let Ok(c) = ProxyConfig::from_sources(None, None, env) {
+                if let Some(ch) = c.select("https", &host, port) {
+                    // Never the "user:password@" part (a host cannot hold an '@').
+                    let shown = format!("{} {:?} {}", ch.url, ch.url, c.describe());
+                    proptest::prop_assert!(!shown.contains('@'), "{}", shown);
+                }
+                let _ = c.describe();
+            }
+        }
+    }
 }

@@ -76,24 +76,7 @@ impl Aws {
         region: &str,
         mut req: http::Request<Vec<u8>>,
     ) -> Result<Answer, CallOutcome> {
-        let creds = self.credentials.get().await.map_err(|e| {
-            let transient = e.is_transient();
-            let err = AwsError {
-                status: 0,
-                code: if transient {
-                    "CredentialsUnavailable"
-                } else {
-                    "NoCredentials"
-                }
-                .into(),
-                message: e.to_string(),
-            };
-            if transient {
-                CallOutcome::Retry(err)
-            } else {
-                CallOutcome::Fail(err)
-            }
-        })?;
+        let creds = self.credentials.get().await.map_err(credentials_outcome)?;
         let now = std::time::UNIX_EPOCH + Duration::from_millis(clock::now_ms().max(0) as u64);
         sm_aws::sign(
             &mut req,
@@ -118,27 +101,11 @@ impl Aws {
                 rb = rb.header(k, v);
             }
         }
-        let resp = rb.body(body).send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "RequestTimeout"
-            } else if e.is_connect() {
-                "ConnectionFailed"
-            } else {
-                "NetworkError"
-            };
-            let mut message = net::error_text(&self.settings.net, &e);
-            if e.is_connect() && self.settings.endpoints.fips && url.contains("-fips.") {
-                message.push_str(
-                    " (a FIPS endpoint: not every region has one for every service; see \
-                     README, AWS_USE_FIPS_ENDPOINT)",
-                );
-            }
-            CallOutcome::Retry(AwsError {
-                status: 0,
-                code: what.into(),
-                message,
-            })
-        })?;
+        let resp = rb
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.send_outcome(&e, &url))?;
         let status = resp.status().as_u16();
         if let Some(message) = net::proxy_status_text(&self.settings.net, &url, status) {
             // A proxy's answer, not AWS's: only new proxy credentials help.
@@ -178,5 +145,50 @@ impl Aws {
             body,
             etag,
         })
+    }
+
+    /// A request that got no answer: retried, with the proxy named and, for a FIPS host that
+    /// cannot be reached, a note that not every region has one.
+    fn send_outcome(&self, e: &reqwest::Error, url: &str) -> CallOutcome {
+        let code = if e.is_timeout() {
+            "RequestTimeout"
+        } else if e.is_connect() {
+            "ConnectionFailed"
+        } else {
+            "NetworkError"
+        };
+        let mut message = net::error_text(&self.settings.net, e);
+        if e.is_connect() && self.settings.endpoints.fips && url.contains("-fips.") {
+            message.push_str(
+                " (a FIPS endpoint: not every region has one for every service; see README, \
+                 \"FIPS endpoints\")",
+            );
+        }
+        CallOutcome::Retry(AwsError {
+            status: 0,
+            code: code.into(),
+            message,
+        })
+    }
+}
+
+/// No credentials: a transient failure (the token exchange service down) is retried with the
+/// normal backoff, a configuration problem slowly.
+fn credentials_outcome(e: sm_credentials::CredentialsError) -> CallOutcome {
+    let transient = e.is_transient();
+    let err = AwsError {
+        status: 0,
+        code: if transient {
+            "CredentialsUnavailable"
+        } else {
+            "NoCredentials"
+        }
+        .into(),
+        message: e.to_string(),
+    };
+    if transient {
+        CallOutcome::Retry(err)
+    } else {
+        CallOutcome::Fail(err)
     }
 }
