@@ -17,7 +17,8 @@
 //! (as in curl, Go and the AWS SDKs). Entries that fit none of these forms (a bad port or
 //! prefix length) are kept aside, to be reported, and match nothing.
 
-use std::net::IpAddr;
+// `core::net`: address types only (no sockets).
+use core::net::IpAddr;
 
 use crate::url::{parse_port, split_host_port};
 

@@ -2,7 +2,8 @@
 //! them into `HTTP_PROXY` (its URI builder percent-encodes the user and password).
 
 use std::fmt;
-use std::net::Ipv6Addr;
+// `core::net`: address types only (no sockets).
+use core::net::Ipv6Addr;
 
 /// How the daemon talks to the proxy itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
