@@ -23,6 +23,7 @@ pub mod export;
 pub mod greengrass;
 pub mod handlers;
 pub mod metrics;
+pub mod net;
 pub mod server;
 pub mod store;
 pub mod telemetry;
