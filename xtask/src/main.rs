@@ -11,10 +11,13 @@
 //!   they are compared with, and rewrites `BENCHMARKS.md` and its plots in `docs/bench/`;
 //!   `--quick` runs them all at tiny sizes (under 2 minutes) into `target/bench-quick.md`.
 //! * `cargo xtask deny`: only cargo-deny.
+//! * `cargo xtask dist [--target TRIPLE] [--profile P] [--out DIR]`: the release artifacts
+//!   ([`dist`]): a tarball (daemon, smctl, systemd unit) and a Greengrass component folder.
 
 // Benchmarks measure wall time: the clock ban is for the daemon's core crates.
 #[allow(clippy::disallowed_methods)]
 mod bench;
+mod dist;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -114,8 +117,8 @@ fn ci() -> Result<()> {
         "warnings",
     ]))?;
     // The tests of sm-client and sm-cli and sm-runtime's packaging tests drive the release
-    // binary: build it before `cargo test`.
-    run(cargo().args(["build", "--release", "-p", "stream-manager"]))?;
+    // binary, and xtask's dist test packages it with smctl: build them before `cargo test`.
+    run(cargo().args(["build", "--release", "-p", "stream-manager", "-p", "sm-cli"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     deny()?;
     e2e(&[])?;
@@ -132,8 +135,9 @@ fn main() -> Result<()> {
         Some("deny") => deny(),
         Some("crash") => crash(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("dist") => dist::dist(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] | deny>"
+            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] | deny | dist [--target T] [--profile P] [--out DIR]>"
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! The opt-in metrics and health endpoint (`--metrics-address`): a minimal HTTP/1.1 server,
-//! GET only, one request per connection, answering `GET /metrics` (Prometheus text) and
-//! `GET /health` (JSON; 503 when the store is not writable).
+//! GET only, one request per connection, answering `GET /metrics` (Prometheus text),
+//! `GET /health` (JSON; 503 when the store is not writable), and the status page (`GET /`
+//! and the `GET /status.json` it reads: `sm-status`, glued in [`status`]).
 //!
 //! The counters live where the work happens: appends in [`crate::telemetry::Counters`] and in
 //! each [`Stream`](crate::store::Stream), fsyncs in [`crate::store::fsutil`], export progress
@@ -11,6 +12,7 @@
 //! file in the store root every [`PROBE_EVERY`] (no fsync) for the health's "store writable".
 
 pub mod render;
+mod status;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -82,6 +84,7 @@ pub struct Endpoint {
     shared: Arc<Shared>,
     stall_after: Duration,
     probe: Mutex<StoreProbe>,
+    history: Mutex<sm_status::History>,
 }
 
 impl Endpoint {
@@ -91,6 +94,7 @@ impl Endpoint {
             shared,
             stall_after,
             probe: Mutex::new(StoreProbe::default()),
+            history: Mutex::new(sm_status::History::default()),
         }
     }
 
@@ -233,6 +237,10 @@ pub enum Route {
     Metrics,
     /// `GET /health`.
     Health,
+    /// `GET /`: the status page.
+    Page,
+    /// `GET /status.json`: what the page shows.
+    Status,
     /// Anything else: the status and a one-line reason.
     Refused(u16, &'static str),
 }
@@ -259,7 +267,9 @@ pub fn route(head: &[u8]) -> Route {
     match target.split('?').next().unwrap_or_default() {
         "/metrics" => Route::Metrics,
         "/health" => Route::Health,
-        _ => Route::Refused(404, "not found: GET /metrics or /health"),
+        "/" | "/index.html" => Route::Page,
+        "/status.json" => Route::Status,
+        _ => Route::Refused(404, "not found: GET /, /status.json, /metrics or /health"),
     }
 }
 
@@ -335,7 +345,8 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
                 format!("{why}\n").as_bytes(),
             )
         }
-        Ok(r @ (Route::Metrics | Route::Health)) => {
+        Ok(Route::Page) => response(200, "text/html; charset=utf-8", sm_status::PAGE.as_bytes()),
+        Ok(r @ (Route::Metrics | Route::Health | Route::Status)) => {
             let e = endpoint.clone();
             match tokio::task::spawn_blocking(move || e.snapshot()).await {
                 Err(err) => {
@@ -347,6 +358,15 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
                     render::CONTENT_TYPE,
                     render::render(&snapshot).as_bytes(),
                 ),
+                Ok(snapshot) if r == Route::Status => {
+                    let history = endpoint
+                        .history
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    let body = status::json(&snapshot, &history);
+                    response(200, "application/json", body.as_bytes())
+                }
                 Ok(snapshot) => {
                     let h = render::health(&snapshot);
                     let mut body = h.body.to_string();
@@ -392,6 +412,7 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) {
         })
     };
     let _stop_prober = AbortOnDrop(prober);
+    let _stop_sampler = AbortOnDrop(tokio::spawn(status::sampler(endpoint.clone())));
     let busy = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
@@ -431,7 +452,12 @@ mod tests {
         assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x"), Route::Metrics);
         assert_eq!(route(b"GET /metrics?name[]=x HTTP/1.0"), Route::Metrics);
         assert_eq!(route(b"GET /health HTTP/1.1\nAccept: */*"), Route::Health);
-        assert!(matches!(route(b"GET / HTTP/1.1"), Route::Refused(404, _)));
+        assert_eq!(route(b"GET / HTTP/1.1"), Route::Page);
+        assert_eq!(route(b"GET /status.json?x=1 HTTP/1.1"), Route::Status);
+        assert!(matches!(
+            route(b"GET /other HTTP/1.1"),
+            Route::Refused(404, _)
+        ));
         assert!(matches!(
             route(b"GET /metrics/x HTTP/1.1"),
             Route::Refused(404, _)
