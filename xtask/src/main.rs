@@ -13,11 +13,17 @@
 //! * `cargo xtask deny`: only cargo-deny.
 //! * `cargo xtask dist [--target TRIPLE] [--profile P] [--out DIR]`: the release artifacts
 //!   ([`dist`]): a tarball (daemon, smctl, systemd unit) and a Greengrass component folder.
+//! * `cargo xtask tidy`: the architecture's invariants (`tidy/`; also `#[test]`s, so part of
+//!   `cargo test --workspace` and of `ci`).
+//!
+//! This crate owns the developer workflow: it is driven from the command line (`cargo xtask
+//! <task>`), each task running cargo, pytest or the benchmark drivers as processes.
 
 // Benchmarks measure wall time: the clock ban is for the daemon's core crates.
 #[allow(clippy::disallowed_methods)]
 mod bench;
 mod dist;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -136,8 +142,9 @@ fn main() -> Result<()> {
         Some("crash") => crash(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("dist") => dist::dist(&args[1..]),
+        Some("tidy") => tidy::run(&root()),
         _ => bail!(
-            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] | deny | dist [--target T] [--profile P] [--out DIR]>"
+            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] | deny | tidy | dist [--target T] [--profile P] [--out DIR]>"
         ),
     }
 }

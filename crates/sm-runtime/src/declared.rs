@@ -42,15 +42,11 @@ pub fn apply(store: &Store, path: &Path) -> anyhow::Result<Plan> {
     let file = sm_declare::parse_streams_file(&path.display().to_string(), &text)?;
     let plan = sm_declare::plan(&file, &current(store))?;
     let mut first: Option<anyhow::Error> = None;
-    let mut note = |what: &str, name: &str, r: Result<(), crate::store::OpError>| {
+    let mut note = |what: &str, name: &str, r: Result<(), crate::store::StoreError>| {
         if let Err(e) = r {
-            warn!(stream = %name, "streams file: {what} failed: {}", e.message);
+            warn!(stream = %name, "streams file: {what} failed: {e}");
             first.get_or_insert_with(|| {
-                anyhow::anyhow!(
-                    "{}: {what} of stream {name:?} failed: {}",
-                    path.display(),
-                    e.message
-                )
+                anyhow::anyhow!("{}: {what} of stream {name:?} failed: {e}", path.display())
             });
         }
     };

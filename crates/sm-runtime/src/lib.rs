@@ -41,7 +41,6 @@ use tracing::{error, info, warn};
 use auth::Authenticator;
 use config::{Args, AuthSource, Config};
 use server::Shared;
-use store::Store;
 
 /// How often TTL retention runs.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
@@ -52,7 +51,7 @@ pub fn main() -> ExitCode {
     let filter = config::log_filter(&args.log_level).unwrap_or("info");
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,sm_runtime={filter},stream_manager={filter}"
+            "warn,sm_runtime={filter},sm_store={filter},stream_manager={filter}"
         )))
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -103,7 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("token validation by the nucleus needs its IPC settings")
         }
     };
-    let store = tokio::task::block_in_place(|| Store::open(&config.store_root))?;
+    let store = tokio::task::block_in_place(|| store::open(&config.store_root))?;
     if let Some(path) = &config.streams_file {
         tokio::task::block_in_place(|| declared::apply(&store, path))
             .context("the streams file was not applied")?;
@@ -202,7 +201,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Applies the streams file again on each SIGHUP (a bad file is logged and changes nothing).
 async fn reload_on_hangup(
     mut hup: tokio::signal::unix::Signal,
-    store: Arc<Store>,
+    store: Arc<store::Store>,
     path: Option<std::path::PathBuf>,
 ) {
     while hup.recv().await.is_some() {

@@ -1,16 +1,17 @@
-//! The status page's glue: samples the counters into `sm-status`'s history every
-//! [`sm_status::SAMPLE_EVERY_MS`], and turns a metrics [`Snapshot`] into the page's JSON.
-//! The page, the history and the JSON are `sm-status`'s.
+//! The status page's glue: samples the counters into `sm-metrics`' history every
+//! [`status::SAMPLE_EVERY_MS`], and turns a metrics [`Snapshot`] into the page's JSON. The
+//! page, the history and the JSON are `sm_metrics::status`'s.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::render::{self, Snapshot};
+use sm_metrics::{status, Snapshot};
+
 use super::Endpoint;
 
 /// The daemon-wide sample of a snapshot.
-fn sample(s: &Snapshot) -> sm_status::Sample {
-    sm_status::Sample {
+fn sample(s: &Snapshot) -> status::Sample {
+    status::Sample {
         at_ms: s.now_ms,
         appends: s.daemon.appends,
         exported: s.exports.iter().map(|e| e.messages).sum(),
@@ -18,17 +19,17 @@ fn sample(s: &Snapshot) -> sm_status::Sample {
 }
 
 /// The body of `GET /status.json`.
-pub(super) fn json(s: &Snapshot, history: &sm_status::History) -> String {
-    let status = sm_status::Status {
+pub(super) fn json(s: &Snapshot, history: &status::History) -> String {
+    let status = status::Status {
         now_ms: s.now_ms,
-        health: render::health(s).body["status"]
+        health: sm_metrics::health(s).body["status"]
             .as_str()
             .unwrap_or("ok")
             .to_owned(),
         streams: s
             .streams
             .iter()
-            .map(|m| sm_status::StreamRow {
+            .map(|m| status::StreamRow {
                 name: m.name.clone(),
                 stored_bytes: m.stored_bytes,
                 oldest: m.oldest,
@@ -39,7 +40,7 @@ pub(super) fn json(s: &Snapshot, history: &sm_status::History) -> String {
         exports: s
             .exports
             .iter()
-            .map(|e| sm_status::ExportRow {
+            .map(|e| status::ExportRow {
                 stream: e.stream.clone(),
                 identifier: e.identifier.clone(),
                 kind: e.kind.to_owned(),
@@ -55,14 +56,14 @@ pub(super) fn json(s: &Snapshot, history: &sm_status::History) -> String {
             })
             .collect(),
     };
-    let mut body = sm_status::status_json(&status, history).to_string();
+    let mut body = status::status_json(&status, history).to_string();
     body.push('\n');
     body
 }
 
 /// Samples the counters into the endpoint's history until aborted.
 pub(super) async fn sampler(endpoint: Arc<Endpoint>) {
-    let every = Duration::from_millis(sm_status::SAMPLE_EVERY_MS as u64);
+    let every = Duration::from_millis(status::SAMPLE_EVERY_MS as u64);
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;

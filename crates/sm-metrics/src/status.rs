@@ -9,7 +9,7 @@
 //! * [`status_json`]: the JSON the page fetches from `GET /status.json` (streams, exports,
 //!   lag, errors, the rate history);
 //! * [`PAGE`]: the page itself, one HTML file with its CSS and script inline
-//!   (`page.html`, included at build time).
+//!   (`status.html`, included at build time).
 //!
 //! # How it is driven
 //!
@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use serde_json::{json, Value};
 
 /// The page (HTML, CSS and script in one file, no external asset).
-pub const PAGE: &str = include_str!("page.html");
+pub const PAGE: &str = include_str!("status.html");
 
 /// How often the runtime samples the counters for the history.
 pub const SAMPLE_EVERY_MS: i64 = 5_000;
