@@ -168,6 +168,11 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_METRICS_ALLOW_NON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub metrics_allow_non_loopback: bool,
 
+    /// Streams to create and keep updated, declared in a YAML or JSON file (README,
+    /// "Declared streams"); applied at start-up (a bad file stops the start) and on SIGHUP.
+    #[arg(long, env = "STREAM_MANAGER_STREAMS_FILE")]
+    pub streams_file: Option<PathBuf>,
+
     /// An export with messages to send whose position has not moved for this many seconds is
     /// reported stalled by /health and the metrics.
     #[arg(long, env = "STREAM_MANAGER_HEALTH_STALL_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
@@ -236,6 +241,8 @@ pub struct Config {
     pub aws: crate::aws::AwsSettings,
     /// The metrics and health endpoint, when on.
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// The declared streams file, when set.
+    pub streams_file: Option<PathBuf>,
 }
 
 /// Environment variables the daemon reads besides those of [`Args`] (which clap reads), with
@@ -396,6 +403,7 @@ impl Config {
         let fips = use_fips(&args);
         Ok(Self {
             metrics,
+            streams_file: args.streams_file.filter(|p| !p.as_os_str().is_empty()),
             store_root: args.store_root.unwrap_or_else(default_store_root),
             host: args.host,
             port: args.port,
