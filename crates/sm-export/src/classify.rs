@@ -48,8 +48,11 @@ pub enum TransportKind {
     Io,
     /// The answer's body was larger than the runtime reads.
     TooLarge,
-    /// No credentials could be obtained to sign the call.
+    /// No credentials could be obtained to sign the call right now (the token exchange
+    /// service is down or answered garbage).
     Credentials,
+    /// No credentials are configured, or their source refuses the daemon.
+    NoCredentials,
     /// The proxy refused the connection's credentials (407).
     ProxyAuth,
     /// The request could not be signed.
@@ -271,7 +274,9 @@ pub fn transport(e: &TransportError) -> Class {
         TransportKind::Connect | TransportKind::Timeout | TransportKind::Io => Class::Transient,
         TransportKind::TooLarge => Class::Transient,
         TransportKind::Credentials => Class::Unavailable,
-        TransportKind::ProxyAuth | TransportKind::Signing => Class::Blocked,
+        TransportKind::NoCredentials | TransportKind::ProxyAuth | TransportKind::Signing => {
+            Class::Blocked
+        }
     }
 }
 

@@ -202,6 +202,7 @@ fn scenario(seed: u64) -> Scenario {
             endpoints: sm_aws::Endpoints {
                 all: None,
                 per_service: vec![(sm_aws::Service::IotAnalytics, "http://iota.test".into())],
+                fips: false,
             },
             ..Config::default()
         },
@@ -367,8 +368,22 @@ fn one_seed() {
     }
 }
 
-fn export(kind: Kind, id: &str, batch_size: i64, priority: Option<i64>, faults: Faults) -> ExportSpec {
-    ExportSpec { kind, id: id.into(), batch_size, priority, interval_ms: None, disabled: false, faults }
+fn export(
+    kind: Kind,
+    id: &str,
+    batch_size: i64,
+    priority: Option<i64>,
+    faults: Faults,
+) -> ExportSpec {
+    ExportSpec {
+        kind,
+        id: id.into(),
+        batch_size,
+        priority,
+        interval_ms: None,
+        disabled: false,
+        faults,
+    }
 }
 
 fn aws_config(max_in_flight: usize, bandwidth: Option<u64>) -> Config {
@@ -380,6 +395,7 @@ fn aws_config(max_in_flight: usize, bandwidth: Option<u64>) -> Config {
         endpoints: sm_aws::Endpoints {
             all: None,
             per_service: vec![(sm_aws::Service::IotAnalytics, "http://iota.test".into())],
+            fips: false,
         },
         ..Config::default()
     }
@@ -391,8 +407,13 @@ fn aws_config(max_in_flight: usize, bandwidth: Option<u64>) -> Config {
 fn strict_priority() {
     for seed in 0..20u64 {
         let mut r = Rng::new(seed);
-        let fast = Faults { rtt_ms: (5, 300), ..Faults::NONE };
-        let every = |r: &mut Rng, n: i64| -> Vec<i64> { (0..n).map(|i| i * 100 + r.range(0, 99)).collect() };
+        let fast = Faults {
+            rtt_ms: (5, 300),
+            ..Faults::NONE
+        };
+        let every = |r: &mut Rng, n: i64| -> Vec<i64> {
+            (0..n).map(|i| i * 100 + r.range(0, 99)).collect()
+        };
         let sc = Scenario {
             seed,
             config: aws_config(1, None),
@@ -422,11 +443,20 @@ fn strict_priority() {
         let mut w = World::new(sc);
         w.record_reads = true;
         assert!(w.run(3_600_000), "seed {seed}: did not drain");
-        assert!(w.priority_violations.is_empty(), "seed {seed}: {:?}", &w.priority_violations[..w.priority_violations.len().min(5)]);
+        assert!(
+            w.priority_violations.is_empty(),
+            "seed {seed}: {:?}",
+            &w.priority_violations[..w.priority_violations.len().min(5)]
+        );
         // Every export did get its turn (lower priorities are not starved once higher ones
         // have nothing due).
         for e in ["a1", "a5", "au", "b3"] {
-            assert!(w.reads.iter().any(|(_, s, x)| w.sc.streams[*s].exports[*x].id == e), "seed {seed}: {e} never read");
+            assert!(
+                w.reads
+                    .iter()
+                    .any(|(_, s, x)| w.sc.streams[*s].exports[*x].id == e),
+                "seed {seed}: {e} never read"
+            );
         }
     }
 }
@@ -436,7 +466,10 @@ fn strict_priority() {
 #[test]
 fn bandwidth_within_five_percent() {
     for (seed, cap) in [(1u64, 100_000u64), (2, 12_500), (3, 400_000)] {
-        let none = Faults { rtt_ms: (2, 10), ..Faults::NONE };
+        let none = Faults {
+            rtt_ms: (2, 10),
+            ..Faults::NONE
+        };
         // About two minutes' worth of records at the cap (a record is ~1 kB on the wire).
         let backlog: Vec<i64> = vec![0; (cap / 1_000 * 120 / 4) as usize + 100];
         let sc = Scenario {
@@ -445,13 +478,19 @@ fn bandwidth_within_five_percent() {
             streams: vec![
                 StreamSpec {
                     name: "a".into(),
-                    exports: vec![export(Kind::HttpJson, "a1", 50, Some(1), none), export(Kind::Kinesis, "a2", 100, None, none)],
+                    exports: vec![
+                        export(Kind::HttpJson, "a1", 50, Some(1), none),
+                        export(Kind::Kinesis, "a2", 100, None, none),
+                    ],
                     appends: backlog.clone(),
                     pad: 900,
                 },
                 StreamSpec {
                     name: "b".into(),
-                    exports: vec![export(Kind::HttpRaw, "b1", 10, Some(2), none), export(Kind::IotAnalytics, "b2", 100, Some(2), none)],
+                    exports: vec![
+                        export(Kind::HttpRaw, "b1", 10, Some(2), none),
+                        export(Kind::IotAnalytics, "b2", 100, Some(2), none),
+                    ],
                     appends: backlog,
                     pad: 400,
                 },
@@ -472,18 +511,31 @@ fn bandwidth_within_five_percent() {
             .sum();
         let rate = bytes as f64 / 60.0;
         let err = (rate - cap as f64) / cap as f64;
-        assert!(err.abs() <= 0.05, "cap {cap} B/s: {rate:.0} B/s over the minute ({:+.1}%)", err * 100.0);
+        assert!(
+            err.abs() <= 0.05,
+            "cap {cap} B/s: {rate:.0} B/s over the minute ({:+.1}%)",
+            err * 100.0
+        );
     }
 }
 
 /// Seconds to export `n` records appended at once to one export, over a link with `rtt_ms`
 /// and `p_5xx` of its calls failing at random, at the default retry settings.
 fn drain_time(seed: u64, kind: Kind, batch: i64, n: usize, p_5xx: f64) -> f64 {
-    let faults = Faults { p_5xx, rtt_ms: (50, 50), ..Faults::NONE };
+    let faults = Faults {
+        p_5xx,
+        rtt_ms: (50, 50),
+        ..Faults::NONE
+    };
     let sc = Scenario {
         seed,
         config: aws_config(5, None),
-        streams: vec![StreamSpec { name: "f".into(), exports: vec![export(kind, "f1", batch, None, faults)], appends: vec![0; n], pad: 100 }],
+        streams: vec![StreamSpec {
+            name: "f".into(),
+            exports: vec![export(kind, "f1", batch, None, faults)],
+            appends: vec![0; n],
+            pad: 100,
+        }],
         changes: vec![],
         outages: vec![],
         link_bytes_per_sec: None,
@@ -498,13 +550,21 @@ fn drain_time(seed: u64, kind: Kind, batch: i64, n: usize, p_5xx: f64) -> f64 {
 /// of its fault-free throughput at the default retry settings.
 #[test]
 fn flaky_link_keeps_half_its_throughput() {
-    for (kind, batch, n) in [(Kind::HttpRaw, 1, 2_000), (Kind::HttpJson, 100, 50_000), (Kind::Kinesis, 500, 100_000)] {
+    for (kind, batch, n) in [
+        (Kind::HttpRaw, 1, 2_000),
+        (Kind::HttpJson, 100, 50_000),
+        (Kind::Kinesis, 500, 100_000),
+    ] {
         let clean = drain_time(0, kind, batch, n, 0.0);
         for seed in 1..=10 {
             let flaky = drain_time(seed, kind, batch, n, 0.3);
             let ratio = clean / flaky;
             eprintln!("{kind:?} batch {batch}: {clean:.1} s fault-free, {flaky:.1} s with 30% 5xx: {:.0}%", ratio * 100.0);
-            assert!(ratio >= 0.5, "{kind:?} batch {batch} seed {seed}: {:.0}% of the fault-free throughput", ratio * 100.0);
+            assert!(
+                ratio >= 0.5,
+                "{kind:?} batch {batch} seed {seed}: {:.0}% of the fault-free throughput",
+                ratio * 100.0
+            );
         }
     }
 }

@@ -504,7 +504,10 @@ impl World {
     fn check_priority(&mut self, stream: usize, export: usize) {
         let id = &self.sc.streams[stream].exports[export].id;
         let views: Vec<_> = self.engine.exports().collect();
-        let Some(me) = views.iter().find(|v| v.stream.0 as usize == stream && &v.identifier == id) else {
+        let Some(me) = views
+            .iter()
+            .find(|v| v.stream.0 as usize == stream && &v.identifier == id)
+        else {
             return;
         };
         for v in &views {
@@ -680,7 +683,6 @@ impl World {
     pub fn next(&self, stream: usize) -> u64 {
         self.held[stream].1
     }
-
 }
 
 fn definition(s: &StreamSpec) -> MessageStreamDefinition {

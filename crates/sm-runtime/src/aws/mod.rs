@@ -1,15 +1,15 @@
-//! What every AWS destination shares: region, endpoints, credentials, the HTTPS client, and
-//! one place that signs and sends a request built by `sm-aws`.
+//! What every AWS destination shares: region, endpoints, credentials, the HTTPS client (built
+//! by [`crate::net`]), and one place that signs and sends a request built by `sm-aws`.
 
 pub mod credentials;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sm_aws::{Endpoints, Service};
 use sm_export::{Answer, TransportError, TransportKind};
 
 use crate::clock;
+use crate::net::{self, NetSettings};
 use credentials::CredentialsProvider;
 
 /// AWS settings from flags and the environment.
@@ -17,10 +17,10 @@ use credentials::CredentialsProvider;
 pub struct AwsSettings {
     /// `AWS_REGION` / `AWS_DEFAULT_REGION` (else the config file's profile).
     pub region: Option<String>,
-    /// Endpoint overrides.
+    /// Endpoint overrides and FIPS.
     pub endpoints: Endpoints,
-    /// Extra trusted CA certificates (PEM), e.g. Greengrass's `GG_ROOT_CA_PATH`.
-    pub ca_bundle: Option<PathBuf>,
+    /// Proxy and CA bundle of every outbound client (the HTTP export's too).
+    pub net: NetSettings,
     /// Kinesis size limits.
     pub kinesis_limits: Option<sm_aws::kinesis::Limits>,
     /// Timeout of one AWS request.
@@ -29,7 +29,7 @@ pub struct AwsSettings {
 
 /// The shared AWS context of the exporters.
 pub struct Aws {
-    /// HTTPS client (honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY).
+    /// HTTPS client (through the proxy of `settings.net`).
     pub http: reqwest::Client,
     /// Credentials.
     pub credentials: CredentialsProvider,
@@ -43,32 +43,10 @@ pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 impl Aws {
     /// The context for these settings.
-    pub fn new(settings: AwsSettings) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut b = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)));
-        if let Some(path) = &settings.ca_bundle {
-            match std::fs::read(path) {
-                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                    Ok(certs) => {
-                        for c in certs {
-                            b = b.add_root_certificate(c);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "CA bundle is not valid PEM, ignored: {e}")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}")
-                }
-            }
-        }
-        let http = b.build()?;
+    pub fn new(settings: AwsSettings) -> Result<Self, net::NetError> {
         Ok(Self {
-            credentials: CredentialsProvider::new(http.clone()),
-            http,
+            credentials: CredentialsProvider::new(&settings.net)?,
+            http: net::http_client(&settings.net, settings.timeout)?,
             settings,
         })
     }
@@ -85,17 +63,15 @@ impl Aws {
     }
 
     /// Signs `req` for `service` with the current credentials and sends it; reads at most
-    /// [`MAX_ANSWER_BYTES`] of the answer.
+    /// [`MAX_ANSWER_BYTES`] of the answer. A proxy's 407 is not AWS's answer: it is a
+    /// [`TransportKind::ProxyAuth`] failure.
     pub async fn call(
         &self,
         service: Service,
         region: &str,
         mut req: http::Request<Vec<u8>>,
     ) -> Result<Answer, TransportError> {
-        let creds = self.credentials.get().await.map_err(|m| TransportError {
-            kind: TransportKind::Credentials,
-            message: format!("no AWS credentials: {m}"),
-        })?;
+        let creds = self.credentials.get().await.map_err(credentials_error)?;
         let now = std::time::UNIX_EPOCH + Duration::from_millis(clock::now_ms().max(0) as u64);
         sm_aws::sign(
             &mut req,
@@ -110,7 +86,8 @@ impl Aws {
             message: format!("cannot sign the request: {e}"),
         })?;
         let (parts, body) = req.into_parts();
-        let mut rb = self.http.request(parts.method, parts.uri.to_string());
+        let url = parts.uri.to_string();
+        let mut rb = self.http.request(parts.method, &url);
         for (k, v) in &parts.headers {
             if k != http::header::HOST {
                 rb = rb.header(k, v);
@@ -120,8 +97,15 @@ impl Aws {
             .body(body)
             .send()
             .await
-            .map_err(crate::export::transport)?;
+            .map_err(|e| self.send_error(&e, &url))?;
         let status = resp.status().as_u16();
+        if let Some(message) = net::proxy_status_text(&self.settings.net, &url, status) {
+            // A proxy's answer, not AWS's: only new proxy credentials help.
+            return Err(TransportError {
+                kind: TransportKind::ProxyAuth,
+                message,
+            });
+        }
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -143,5 +127,31 @@ impl Aws {
             body,
             etag,
         })
+    }
+
+    /// A request that got no answer, with the proxy named and, for a FIPS host that cannot be
+    /// reached, a note that not every region has one.
+    fn send_error(&self, e: &reqwest::Error, url: &str) -> TransportError {
+        let mut t = crate::export::transport(e, &self.settings.net);
+        if e.is_connect() && self.settings.endpoints.fips && url.contains("-fips.") {
+            t.message.push_str(
+                " (a FIPS endpoint: not every region has one for every service; see README, \
+                 \"FIPS endpoints\")",
+            );
+        }
+        t
+    }
+}
+
+/// No credentials: the token exchange service down (or answering garbage) is retried with the
+/// normal backoff; no credentials configured at all, slowly.
+fn credentials_error(e: sm_credentials::CredentialsError) -> TransportError {
+    TransportError {
+        kind: if e.is_transient() {
+            TransportKind::Credentials
+        } else {
+            TransportKind::NoCredentials
+        },
+        message: format!("no AWS credentials: {e}"),
     }
 }

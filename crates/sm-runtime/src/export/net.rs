@@ -6,6 +6,7 @@ use std::time::Duration;
 use sm_export::{Answer, Call, Target, TransportError, TransportKind};
 
 use crate::aws::Aws;
+use crate::net::NetSettings;
 
 /// Most of an HTTP export's answer read (its body is not used; reading a little lets the
 /// connection be reused, and a body of gigabytes costs nothing).
@@ -18,15 +19,8 @@ pub(super) struct Net {
 }
 
 impl Net {
-    pub(super) fn new(timeout: Duration, aws: Aws) -> anyhow::Result<Self> {
-        // reqwest is built without a default crypto provider: use ring's (idempotent).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .build()?;
+    pub(super) fn new(timeout: Duration, aws: Aws) -> Result<Self, crate::net::NetError> {
+        let http = crate::net::http_client(&aws.settings.net, timeout)?;
         Ok(Self { http, aws })
     }
 
@@ -38,8 +32,20 @@ impl Net {
                     kind: TransportKind::Io,
                     message: format!("invalid request: {e}"),
                 })?;
-                let resp = self.http.execute(req).await.map_err(transport)?;
+                let url = req.url().to_string();
+                let net = &self.aws.settings.net;
+                let resp = self
+                    .http
+                    .execute(req)
+                    .await
+                    .map_err(|e| transport(&e, net))?;
                 let status = resp.status().as_u16();
+                if let Some(message) = crate::net::proxy_status_text(net, &url, status) {
+                    return Err(TransportError {
+                        kind: TransportKind::ProxyAuth,
+                        message,
+                    });
+                }
                 // The status is the answer. The body is drained on the side (up to the bound,
                 // within the request timeout) so that the connection can be reused, without
                 // holding up the export while it trickles in.
@@ -56,10 +62,10 @@ impl Net {
     }
 }
 
-/// A reqwest failure as the engine sees it.
-pub(crate) fn transport(e: reqwest::Error) -> TransportError {
-    let message = chain(&e);
-    let kind = if message.contains("407") || message.contains("Proxy Authentication Required") {
+/// A reqwest failure as the engine sees it (the proxy named, its credentials never).
+pub(crate) fn transport(e: &reqwest::Error, net: &NetSettings) -> TransportError {
+    let message = crate::net::error_text(net, e);
+    let kind = if message.contains("407 Proxy Authentication Required") {
         TransportKind::ProxyAuth
     } else if e.is_timeout() {
         TransportKind::Timeout
@@ -71,28 +77,20 @@ pub(crate) fn transport(e: reqwest::Error) -> TransportError {
     TransportError { kind, message }
 }
 
-/// An error and its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cause = c.source();
-    }
-    s
-}
-
 /// Reads a body up to `cap` bytes; a longer one is an error (the rest is not read).
 pub(crate) async fn read_body(
     mut resp: reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, TransportError> {
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| TransportError {
+        kind: if e.is_timeout() {
+            TransportKind::Timeout
+        } else {
+            TransportKind::Io
+        },
+        message: crate::net::error_chain(&e),
+    })? {
         if body.len() + chunk.len() > cap {
             return Err(TransportError {
                 kind: TransportKind::TooLarge,
