@@ -141,16 +141,7 @@ pub struct FileInfo {
     pub is_file: bool,
 }
 
-/// How durably a progress save must be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
-    /// Only for describe (Memory streams, or only the error changed).
-    No,
-    /// Atomic replace without fsync: survives a crash of the daemon.
-    Fast,
-    /// Atomic replace with fsync: survives a power loss too.
-    Durable,
-}
+pub use sm_model::Persist;
 
 /// Something for the runtime to do.
 #[derive(Debug, Clone)]

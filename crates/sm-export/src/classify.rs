@@ -77,6 +77,15 @@ pub struct IoFailure {
     pub message: String,
 }
 
+impl IoFailure {
+    /// The failure an error describes.
+    pub fn of(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Why a record is refused for good before or without a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {

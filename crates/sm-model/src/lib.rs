@@ -31,5 +31,5 @@ pub mod validate;
 pub use definition::*;
 pub use enums::*;
 pub use messages::*;
-pub use progress::ExportProgress;
+pub use progress::{ExportProgress, Persist};
 pub use validate::ValidationError;

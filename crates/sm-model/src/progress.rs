@@ -61,3 +61,14 @@ impl ExportProgress {
         }
     }
 }
+
+/// How an export's progress is saved: the export engine decides, the store carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Only in memory, for describe (Memory streams, or only the error changed).
+    No,
+    /// Atomic replace without fsync: survives a crash of the daemon.
+    Fast,
+    /// Atomic replace with fsync: survives a power loss too.
+    Durable,
+}

@@ -32,6 +32,9 @@
 //! [`ProxyUrl::credentials`].
 
 mod no_proxy;
+mod words;
+
+pub use words::TUNNEL_407;
 mod url;
 
 pub use no_proxy::NoProxy;

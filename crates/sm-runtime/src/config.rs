@@ -236,7 +236,9 @@ pub struct Config {
     /// Tracing filter directive.
     pub log_filter: String,
     /// Exporter settings.
-    pub export: crate::export::ExportConfig,
+    /// The export engine's settings (region, endpoints and seed are filled in by the
+    /// export manager).
+    pub export: sm_export::Config,
     /// AWS settings.
     pub aws: crate::aws::AwsSettings,
     /// The metrics and health endpoint, when on.
@@ -245,28 +247,15 @@ pub struct Config {
     pub streams_file: Option<PathBuf>,
 }
 
-/// Environment variables the daemon reads besides those of [`Args`] (which clap reads), with
-/// what reads them: the registry the packaging test checks against the recipe.
+/// Environment variables the daemon reads besides those of [`Args`] (which clap reads) and the
+/// proxy variables (`sm_proxy::HTTP_VARS`, `HTTPS_VARS`, `NO_PROXY_VARS`), with what reads
+/// them: the registry the packaging test checks against the recipe.
 pub const OTHER_ENV_VARS: &[(&str, &str)] = &[
     ("AWS_DEFAULT_REGION", "region, after AWS_REGION"),
     (
         "AWS_GG_FIPS_MODE",
         "FIPS endpoints, after AWS_USE_FIPS_ENDPOINT (set by the nucleus)",
     ),
-    ("HTTP_PROXY", "proxy of http:// exports (sm-proxy)"),
-    ("http_proxy", "proxy of http:// exports (sm-proxy)"),
-    ("HTTPS_PROXY", "proxy of https:// exports (sm-proxy)"),
-    ("https_proxy", "proxy of https:// exports (sm-proxy)"),
-    (
-        "ALL_PROXY",
-        "proxy of exports without a scheme's own (sm-proxy)",
-    ),
-    (
-        "all_proxy",
-        "proxy of exports without a scheme's own (sm-proxy)",
-    ),
-    ("NO_PROXY", "hosts that bypass the proxy (sm-proxy)"),
-    ("no_proxy", "hosts that bypass the proxy (sm-proxy)"),
     ("XDG_DATA_HOME", "default store root"),
     ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS credentials"),
     ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS credentials"),
@@ -454,24 +443,20 @@ impl Config {
                 }),
                 timeout: std::time::Duration::from_millis(args.exporter_http_timeout_ms),
             },
-            export: crate::export::ExportConfig {
+            export: sm_export::Config {
                 max_in_flight: usize::from(args.exporter_thread_pool_size),
-                max_bandwidth_kbps: args.exporter_max_bandwidth,
-                retry_base: std::time::Duration::from_millis(args.exporter_retry_base_ms),
-                http_timeout: std::time::Duration::from_millis(args.exporter_http_timeout_ms),
-                s3: crate::export::S3Config {
-                    min_part_size: args.s3_min_part_size,
-                    allowed_dirs: if args.s3_allowed_dirs.is_empty() {
-                        None
-                    } else {
-                        Some(
-                            args.s3_allowed_dirs
-                                .iter()
-                                .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
-                                .collect(),
-                        )
-                    },
-                },
+                bandwidth_bytes_per_sec: args
+                    .exporter_max_bandwidth
+                    .map(|k| k.saturating_mul(1000) / 8),
+                retry: sm_export::RetryPolicy::with_base(args.exporter_retry_base_ms),
+                s3_min_part_size: args.s3_min_part_size,
+                s3_allowed_dirs: (!args.s3_allowed_dirs.is_empty()).then(|| {
+                    args.s3_allowed_dirs
+                        .iter()
+                        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+                        .collect()
+                }),
+                ..sm_export::Config::default()
             },
         })
     }

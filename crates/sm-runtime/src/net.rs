@@ -14,9 +14,6 @@ use std::time::Duration;
 
 use sm_proxy::ProxyConfig;
 
-/// What reqwest (hyper-util) says when a proxy answers CONNECT with 407.
-const TUNNEL_407: &str = "proxy authorization required";
-
 /// Network settings shared by every outbound client.
 #[derive(Debug, Clone, Default)]
 pub struct NetSettings {
@@ -102,8 +99,7 @@ pub fn direct_client(
         .build()?)
 }
 
-/// The error and its causes (reqwest's own `Display` stops at "error sending request"), with
-/// a CONNECT answered 407 said in plain words.
+/// The error and its causes (reqwest's own `Display` stops at "error sending request").
 pub fn error_chain(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut source = std::error::Error::source(e);
@@ -114,71 +110,27 @@ pub fn error_chain(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    let chain = parts.join(": ");
-    if chain.contains(TUNNEL_407) {
-        format!("407 Proxy Authentication Required: {chain}")
-    } else {
-        chain
-    }
+    parts.join(": ")
 }
 
-/// [`error_chain`], with the proxy named (without its credentials) when one was in the way.
+/// [`error_chain`], worded by `sm-proxy` (the proxy in the way named, its credentials never).
 pub fn error_text(settings: &NetSettings, e: &reqwest::Error) -> String {
-    let chain = error_chain(e);
-    let chosen = e.url().and_then(|u| {
-        settings
-            .proxy
-            .select(u.scheme(), u.host_str()?, u.port())
-            .cloned()
-    });
-    let text = match chosen {
-        Some(c) if chain.contains(TUNNEL_407) => format!(
-            "the proxy {} refused the request: {chain} (check the user and password in {})",
-            c.url, c.source_name
-        ),
-        Some(c) => format!(
-            "through the proxy {} (from {}): {chain}",
-            c.url, c.source_name
-        ),
-        None => chain,
-    };
-    redact(settings, text)
+    let url = e.url();
+    let target = url.and_then(|u| Some((u.scheme(), u.host_str()?, u.port())));
+    settings.proxy.failure_text(&error_chain(e), target)
 }
 
-/// The text of an answer with status 407 to a forwarded (`http://`) request, if it is one: the
-/// proxy wants other credentials.
+/// The text of an answer with status 407 to a forwarded (`http://`) request, if it is one.
 pub fn proxy_status_text(settings: &NetSettings, url: &str, status: u16) -> Option<String> {
     if status != 407 {
         return None;
     }
-    let chosen = reqwest::Url::parse(url).ok().and_then(|u| {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(
         settings
             .proxy
-            .select(u.scheme(), u.host_str()?, u.port())
-            .cloned()
-    });
-    Some(match chosen {
-        Some(c) => format!(
-            "the proxy {} refused the request: 407 Proxy Authentication Required (check the user \
-             and password in {})",
-            c.url, c.source_name
-        ),
-        None => format!("407 Proxy Authentication Required from {url}"),
-    })
-}
-
-/// Removes any proxy password from a text (reqwest never puts one in an error; this makes sure).
-fn redact(settings: &NetSettings, mut text: String) -> String {
-    for c in settings.proxy.proxies() {
-        if let Some((user, password)) = c.url.credentials() {
-            for secret in [password, user] {
-                if secret.len() >= 4 {
-                    text = text.replace(secret, "***");
-                }
-            }
-        }
-    }
-    text
+            .status_407_text(url, u.scheme(), u.host_str()?, u.port()),
+    )
 }
 
 #[cfg(test)]
@@ -194,30 +146,6 @@ mod tests {
             proxy: Arc::new(proxy),
             ca_bundle: None,
         }
-    }
-
-    #[test]
-    fn answers_407_name_the_proxy_not_the_password() {
-        let s = settings("http://alice:hunter22@127.0.0.1:3128");
-        let t = proxy_status_text(&s, "http://sink.example:8080/p", 407).unwrap();
-        assert!(t.contains("http://127.0.0.1:3128"), "{t}");
-        assert!(t.contains("407 Proxy Authentication Required"), "{t}");
-        assert!(t.contains("HTTP_PROXY"), "{t}");
-        assert!(!t.contains("hunter22") && !t.contains("alice"), "{t}");
-        assert_eq!(
-            proxy_status_text(&s, "http://sink.example:8080/p", 403),
-            None
-        );
-        let direct = NetSettings::default();
-        assert_eq!(
-            proxy_status_text(&direct, "http://x/", 407).as_deref(),
-            Some("407 Proxy Authentication Required from http://x/")
-        );
-        assert_eq!(
-            redact(&s, "a hunter22 b alice".into()),
-            "a *** b ***",
-            "secrets of 4 characters or more are masked"
-        );
     }
 
     /// What the client sends to a proxy: the head of its first request.

@@ -194,7 +194,8 @@ fn recipe() -> Recipe {
 }
 
 /// Every environment variable the daemon reads, with its default: those of its command line
-/// and those of its registry of other variables (`config::OTHER_ENV_VARS`, no default).
+/// and those of its registry of other variables (`config::OTHER_ENV_VARS`, no default) and
+/// sm-proxy's proxy variables.
 fn daemon_variables() -> BTreeMap<String, Option<String>> {
     let mut vars: BTreeMap<String, Option<String>> = sm_runtime::config::Args::command()
         .get_arguments()
@@ -212,6 +213,14 @@ fn daemon_variables() -> BTreeMap<String, Option<String>> {
             vars.insert((*var).to_owned(), None).is_none(),
             "{var} is both a flag's variable and in OTHER_ENV_VARS"
         );
+    }
+    // The proxy variables, as sm-proxy reads them.
+    let proxy = sm_proxy::HTTP_VARS
+        .iter()
+        .chain(&sm_proxy::HTTPS_VARS)
+        .chain(&sm_proxy::NO_PROXY_VARS);
+    for var in proxy {
+        vars.insert((*var).to_owned(), None);
     }
     vars
 }

@@ -38,16 +38,7 @@ pub struct Observed {
     pub fsyncs: u64,
 }
 
-/// How an export checkpoint is saved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
-    /// Only in memory (Memory streams, or progress that is not a checkpoint).
-    No,
-    /// Atomic replace without fsync: survives a process crash.
-    Fast,
-    /// Atomic replace with fsync: survives a power loss too.
-    Durable,
-}
+pub use sm_model::Persist;
 
 impl Stream {
     /// The describe answer.

@@ -11,47 +11,21 @@
 
 mod net;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sm_export::{
-    Action, Bounds, Engine, FileInfo, IoFailure, OpId, OpResult, Persist, Record, StreamDef,
-    StreamId,
+    Action, Bounds, Engine, FileInfo, IoFailure, OpId, OpResult, Record, StreamDef, StreamId,
 };
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::aws::Aws;
 use crate::clock;
-use crate::store::{self, ReadOutcome, Store, Stream};
+use crate::store::{ReadOutcome, Store, Stream};
 use crate::telemetry::Counters;
 use net::Net;
 pub(crate) use net::{read_body, transport};
-
-/// S3 task settings.
-#[derive(Debug, Clone, Default)]
-pub struct S3Config {
-    /// Smallest multipart part (at least 5 MiB).
-    pub min_part_size: u64,
-    /// Folders task files must be in (after resolving symlinks and `..`); `None` = anywhere.
-    pub allowed_dirs: Option<Vec<PathBuf>>,
-}
-
-/// Exporter settings.
-#[derive(Debug, Clone)]
-pub struct ExportConfig {
-    /// Concurrent sends (`STREAM_MANAGER_EXPORTER_THREAD_POOL_SIZE`).
-    pub max_in_flight: usize,
-    /// Average bandwidth cap in kbit/s (`STREAM_MANAGER_EXPORTER_MAX_BANDWIDTH`).
-    pub max_bandwidth_kbps: Option<u64>,
-    /// First retry delay between sends.
-    pub retry_base: Duration,
-    /// Timeout of one HTTP request.
-    pub http_timeout: Duration,
-    /// S3 task settings.
-    pub s3: S3Config,
-}
 
 /// The streams the engine knows, by the id it knows them by.
 #[derive(Default)]
@@ -79,45 +53,35 @@ pub struct Manager {
     status: mpsc::UnboundedSender<(String, Vec<u8>)>,
 }
 
+/// The engine's seed (its jitter and partition keys), from the process's random state.
 fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0)
 }
 
 impl Manager {
-    /// A manager over the store's streams.
+    /// A manager over the store's streams, with the engine's settings (`config`; the region,
+    /// endpoints and Kinesis limits come from `aws`).
     pub fn new(
         store: Arc<Store>,
         telemetry: Arc<Counters>,
-        config: ExportConfig,
+        config: sm_export::Config,
         aws: crate::aws::AwsSettings,
     ) -> anyhow::Result<Self> {
         let aws = Aws::new(aws)?;
-        let engine_config = sm_export::Config {
-            max_in_flight: config.max_in_flight.max(1),
-            bandwidth_bytes_per_sec: config
-                .max_bandwidth_kbps
-                .map(|k| k.saturating_mul(1000) / 8),
-            retry: sm_export::RetryPolicy::with_base(config.retry_base.as_millis() as u64),
-            max_batch_bytes: 16 * 1024 * 1024,
+        let config = sm_export::Config {
             region: aws.region().ok(),
             endpoints: aws.settings.endpoints.clone(),
-            kinesis_limits: aws
-                .settings
-                .kinesis_limits
-                .unwrap_or(sm_aws::kinesis::DEFAULT_LIMITS),
-            s3_min_part_size: config.s3.min_part_size,
-            s3_allowed_dirs: config.s3.allowed_dirs.clone(),
+            kinesis_limits: aws.settings.kinesis_limits.unwrap_or(config.kinesis_limits),
             seed: seed(),
+            ..config
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (status, status_rx) = mpsc::unbounded_channel();
         tokio::spawn(append_statuses(store.clone(), status_rx));
         Ok(Self {
-            engine: Engine::new(engine_config, clock::now_ms()),
-            net: Arc::new(Net::new(config.http_timeout, aws)?),
+            engine: Engine::new(config, clock::now_ms()),
+            net: Arc::new(Net::new(aws.settings.timeout, aws)?),
             store,
             telemetry,
             streams: Streams::default(),
@@ -278,11 +242,6 @@ impl Manager {
             } => {
                 self.telemetry.uploaded(kind, delivered_bytes);
                 if let Some(s) = self.streams.get(stream) {
-                    let persist = match persist {
-                        Persist::No => store::Persist::No,
-                        Persist::Fast => store::Persist::Fast,
-                        Persist::Durable => store::Persist::Durable,
-                    };
                     let id = progress.identifier.clone();
                     let r =
                         tokio::task::block_in_place(|| s.set_export_progress(progress, persist));
@@ -312,12 +271,6 @@ impl Manager {
     }
 }
 
-fn io_failure(e: impl std::fmt::Display) -> IoFailure {
-    IoFailure {
-        message: e.to_string(),
-    }
-}
-
 /// A batch from the stream: at least one message when any is there from `from` on.
 fn read(s: &Stream, from: u64, max: u64, max_bytes: u64) -> Result<Vec<Record>, IoFailure> {
     match s.try_read(from, 1, max.max(1), max_bytes, max_bytes.max(1 << 30)) {
@@ -330,13 +283,14 @@ fn read(s: &Stream, from: u64, max: u64, max_bytes: u64) -> Result<Vec<Record>, 
             })
             .collect()),
         Ok(ReadOutcome::NotEnough) => Ok(Vec::new()),
-        Err(e) => Err(io_failure(e)),
+        Err(e) => Err(IoFailure::of(e)),
     }
 }
 
 fn stat(path: &std::path::Path) -> Result<FileInfo, IoFailure> {
     use std::os::unix::fs::MetadataExt;
-    let fail = |e: std::io::Error| io_failure(format_args!("cannot read {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| IoFailure::of(format_args!("cannot read {}: {e}", path.display()));
     let real = std::fs::canonicalize(path).map_err(fail)?;
     let md = std::fs::metadata(&real).map_err(fail)?;
     Ok(FileInfo {
@@ -349,9 +303,9 @@ fn stat(path: &std::path::Path) -> Result<FileInfo, IoFailure> {
 
 fn read_file(path: &std::path::Path, offset: u64, len: u64) -> Result<Vec<u8>, IoFailure> {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path).map_err(io_failure)?;
-    let mut body = vec![0u8; usize::try_from(len).map_err(io_failure)?];
-    f.read_exact_at(&mut body, offset).map_err(io_failure)?;
+    let f = std::fs::File::open(path).map_err(IoFailure::of)?;
+    let mut body = vec![0u8; usize::try_from(len).map_err(IoFailure::of)?];
+    f.read_exact_at(&mut body, offset).map_err(IoFailure::of)?;
     Ok(body)
 }
 
