@@ -9,7 +9,7 @@ a background thread.  Every POST path is independent:
   standard base64) and kept as batches of ``SinkMessage``; any other body is kept
   as one raw body (RAW_NOT_BATCHED).
 * **Fault injection**, per path and changeable at run time with
-  ``configure(path, ...)``: ``fail_rate`` (fraction answered 503), ``stall_rate``
+  ``configure(path, ...)``: ``fail_rate`` (fraction answered ``fail_status``, 503 unless set), ``stall_rate``
   (fraction that sleeps ``stall_seconds`` and then answers 503, so the daemon's
   request timeout fires first), ``status`` (a fixed status for every request,
   e.g. 400) and ``delay`` (seconds to wait before handling every request).  The
@@ -42,10 +42,11 @@ SinkMessage = collections.namedtuple("SinkMessage", "seq payload ingest_time str
 
 
 class PathConfig:
-    __slots__ = ("fail_rate", "stall_rate", "stall_seconds", "status", "delay", "rng")
+    __slots__ = ("fail_rate", "fail_status", "stall_rate", "stall_seconds", "status", "delay", "rng")
 
     def __init__(self, seed):
         self.fail_rate = 0.0
+        self.fail_status = 503
         self.stall_rate = 0.0
         self.stall_seconds = 3.0
         self.status = None
@@ -178,6 +179,7 @@ class HttpSink:
             draw = cfg.rng.random()
             stall = draw < cfg.stall_rate
             fail = not stall and draw < cfg.stall_rate + cfg.fail_rate
+            fail_status = cfg.fail_status
             stall_seconds = cfg.stall_seconds
             st = self._paths[path]
             st.times.append(arrived)
@@ -192,8 +194,8 @@ class HttpSink:
             return
         if status is None and fail:
             with self._lock:
-                st.counts[503] += 1
-            h._answer(503, b"injected failure")
+                st.counts[fail_status] += 1
+            h._answer(fail_status, b"injected failure")
             return
 
         # Parse before accepting anything: a malformed body is a daemon bug.

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | [`Class::Transient`] | 5xx, `InternalFailure`, resets, timeouts, a malformed answer | retries the call within the send (short full-jitter pauses), then backs off |
 //! | [`Class::Throttled`] | 429, `ThrottlingException`, `ProvisionedThroughputExceeded`, `SlowDown` | the same, with longer pauses within the send |
-//! | [`Class::Unavailable`] | no credentials (the token exchange service is down) | no retry within the send; the export's backoff |
+//! | [`Class::Unavailable`] | no credentials (the token exchange service is down), no answer within the request timeout, an answer too large to read | no retry within the send; the export's backoff |
 //! | [`Class::Blocked`] | 401/403/404 from an HTTP sink, `AccessDenied`, `ResourceNotFound`, a proxy refusing its credentials, no region | no retry within the send; the export retries slowly (at least [`crate::RetryPolicy::slow_ms`] apart), never gives up, never skips |
 //! | [`Class::Refused`] | 400 from an HTTP sink, an invalid SiteWise entry, a record too large for Kinesis | the record is skipped and counted |
 //!
@@ -280,8 +280,11 @@ pub fn http_status(status: u16) -> Option<Class> {
 /// A call that got no answer.
 pub fn transport(e: &TransportError) -> Class {
     match e.kind {
-        TransportKind::Connect | TransportKind::Timeout | TransportKind::Io => Class::Transient,
-        TransportKind::TooLarge => Class::Transient,
+        TransportKind::Connect | TransportKind::Io => Class::Transient,
+        // A destination that does not answer in time, or answers too much, already cost a
+        // whole request timeout (or a bounded read): the export waits for its backoff instead
+        // of holding a sender for more of the same.
+        TransportKind::Timeout | TransportKind::TooLarge => Class::Unavailable,
         TransportKind::Credentials => Class::Unavailable,
         TransportKind::NoCredentials | TransportKind::ProxyAuth | TransportKind::Signing => {
             Class::Blocked
@@ -384,7 +387,8 @@ mod tests {
                 message: String::new(),
             })
         };
-        assert_eq!(t(TransportKind::Timeout), Class::Transient);
+        assert_eq!(t(TransportKind::Timeout), Class::Unavailable);
+        assert_eq!(t(TransportKind::Connect), Class::Transient);
         assert_eq!(t(TransportKind::Credentials), Class::Unavailable);
         assert_eq!(t(TransportKind::ProxyAuth), Class::Blocked);
         assert!(Class::Throttled.retry_within_send());
