@@ -266,7 +266,7 @@ pub fn status_rows(info: &MessageStreamInfo) -> Vec<Vec<String>> {
     let refs = exports(info.definition.export_definition.as_ref());
     if refs.is_empty() {
         let mut r = base;
-        r.extend(["-", "-", "-"].map(String::from));
+        r.extend(["-", "-", "-", "-", "-"].map(String::from));
         return vec![r];
     }
     refs.iter()
@@ -287,13 +287,15 @@ pub fn status_rows(info: &MessageStreamInfo) -> Vec<Vec<String>> {
                     r.push(
                         lag(s.newest_sequence_number, e.last_exported_sequence_number).to_string(),
                     );
+                    r.push(e.failed_attempts_count.to_string());
+                    r.push(skipped(e.skipped_messages_count, e.evicted_messages_count));
                     r.push(
                         e.error_message
                             .as_deref()
                             .map_or_else(|| "-".into(), one_line),
                     );
                 }
-                None => r.extend(["-", "-"].map(String::from)),
+                None => r.extend(["-", "-", "-", "-"].map(String::from)),
             }
             r
         })
@@ -330,7 +332,17 @@ pub fn status_json(info: &MessageStreamInfo) -> serde_json::Value {
     })
 }
 
-/// The header of the status table.
+/// Skipped messages, with those removed by retention before export said apart.
+fn skipped(skipped: i64, evicted: i64) -> String {
+    if evicted > 0 {
+        format!("{skipped}({evicted}-evicted)")
+    } else {
+        skipped.to_string()
+    }
+}
+
+/// The header of the status table: FAILED counts failed attempts (retried), SKIPPED the
+/// messages refused for good or removed by retention before export.
 pub fn status_header() -> Vec<String> {
     row(&[
         "STREAM",
@@ -339,6 +351,8 @@ pub fn status_header() -> Vec<String> {
         "NEWEST",
         "EXPORT",
         "LAG",
+        "FAILED",
+        "SKIPPED",
         "LAST ERROR",
     ])
 }
@@ -432,8 +446,21 @@ mod tests {
                 "4",
                 "http:h (disabled)",
                 "5",
+                "0",
+                "0",
                 "connection refused"
             ])]
+        );
+        let mut failing = info(4, Some(-1));
+        let e = &mut failing.export_statuses[0];
+        (
+            e.failed_attempts_count,
+            e.skipped_messages_count,
+            e.evicted_messages_count,
+        ) = (7, 3, 2);
+        assert_eq!(
+            status_rows(&failing)[0][6..8],
+            row(&["7", "3(2-evicted)"])[..]
         );
         // An empty stream: no sequence numbers, no lag.
         assert_eq!(
@@ -441,7 +468,10 @@ mod tests {
             row(&["-", "-", "http:h (disabled)", "0"])[..]
         );
         // An export the daemon has no status for yet.
-        assert_eq!(status_rows(&info(4, None))[0][5..], row(&["-", "-"])[..]);
+        assert_eq!(
+            status_rows(&info(4, None))[0][5..],
+            row(&["-", "-", "-", "-"])[..]
+        );
     }
 
     #[test]

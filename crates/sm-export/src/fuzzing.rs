@@ -60,15 +60,15 @@ fn definition(name: &str, r: &mut Input<'_>) -> MessageStreamDefinition {
     for i in 0..r.u8() % 4 {
         let id = format!("x{i}");
         let batch_size = Some(1 + i64::from(r.u8() % 12));
-        let priority = (r.u8() % 3 != 0).then(|| 1 + i64::from(r.u8() % 10));
-        let interval = (r.u8() % 4 == 0).then_some(60_000);
-        let disabled = Some(r.u8() % 8 == 0);
-        let start = (r.u8() % 8 == 0).then(|| i64::from(r.u8() % 20));
+        let priority = (!r.u8().is_multiple_of(3)).then(|| 1 + i64::from(r.u8() % 10));
+        let interval = r.u8().is_multiple_of(4).then_some(60_000);
+        let disabled = Some(r.u8().is_multiple_of(8));
+        let start = r.u8().is_multiple_of(8).then(|| i64::from(r.u8() % 20));
         match r.u8() % 5 {
             0 => e.http.push(HttpConfig {
                 identifier: id,
                 uri: "http://sink.test/p".into(),
-                export_format: Some(if r.u8() % 2 == 0 {
+                export_format: Some(if r.u8().is_multiple_of(2) {
                     sm_model::ExportFormat::JsonBatched
                 } else {
                     sm_model::ExportFormat::RawNotBatched
@@ -143,7 +143,7 @@ fn payload(seq: u64, r: &mut Input<'_>) -> Vec<u8> {
 fn answer(records: usize, r: &mut Input<'_>) -> Result<Answer, TransportError> {
     const STATUS: [u16; 9] = [200, 200, 200, 400, 404, 407, 429, 500, 503];
     let kind = r.u8();
-    if kind % 8 == 0 {
+    if kind.is_multiple_of(8) {
         let kinds = [
             TransportKind::Connect,
             TransportKind::Timeout,
@@ -169,7 +169,7 @@ fn answer(records: usize, r: &mut Input<'_>) -> Result<Answer, TransportError> {
         0 => {
             let recs: Vec<String> = (0..records)
                 .map(|_| {
-                    if r.u8() % 4 == 0 {
+                    if r.u8().is_multiple_of(4) {
                         r#"{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"x"}"#.to_owned()
                     } else {
                         r#"{"SequenceNumber":"1","ShardId":"s"}"#.to_owned()
@@ -186,7 +186,7 @@ fn answer(records: usize, r: &mut Input<'_>) -> Result<Answer, TransportError> {
             r.bytes(n)
         }
     };
-    let etag = (r.u8() % 2 == 0).then(|| "\"abc\"".to_owned());
+    let etag = r.u8().is_multiple_of(2).then(|| "\"abc\"".to_owned());
     Ok(Answer {
         status,
         error_type: None,
@@ -205,9 +205,9 @@ pub fn engine(data: &[u8]) {
     let mut now: i64 = 1_700_000_000_000;
     let config = Config {
         max_in_flight: 1 + usize::from(r.u8() % 4),
-        bandwidth_bytes_per_sec: (r.u8() % 4 == 0).then(|| 1 + u64::from(r.u16())),
-        region: (r.u8() % 8 != 0).then(|| "us-east-1".to_owned()),
-        s3_allowed_dirs: (r.u8() % 2 == 0).then(|| vec!["/data".into()]),
+        bandwidth_bytes_per_sec: r.u8().is_multiple_of(4).then(|| 1 + u64::from(r.u16())),
+        region: (!r.u8().is_multiple_of(8)).then(|| "us-east-1".to_owned()),
+        s3_allowed_dirs: r.u8().is_multiple_of(2).then(|| vec!["/data".into()]),
         seed: u64::from(r.u16()),
         ..Config::default()
     };
@@ -237,7 +237,7 @@ pub fn engine(data: &[u8]) {
                 if let Some(i) = pick(streams.len(), &mut r) {
                     let name = streams[i].def.name.clone();
                     streams[i].def = definition(&name, &mut r);
-                    if r.u8() % 8 == 0 {
+                    if r.u8().is_multiple_of(8) {
                         let gone = streams.remove(i).id as usize;
                         saved.retain(|(s, _), _| *s != gone);
                     }
@@ -404,7 +404,7 @@ fn result_of(p: &Pending, streams: &[Stream], r: &mut Input<'_>) -> OpResult {
     };
     match p {
         Pending::Read { stream, from, max } => {
-            if r.u8() % 16 == 0 {
+            if r.u8().is_multiple_of(16) {
                 return OpResult::Read(Err(fail("read failed")));
             }
             let Some(s) = streams.iter().find(|s| s.id as usize == *stream) else {

@@ -261,15 +261,21 @@ fn export_families(t: &mut Text, s: &Snapshot) {
         per_export(&|e| U(e.skipped)),
     );
     t.family(
+        "stream_manager_export_evicted_messages_total",
+        Counter,
+        "Of the skipped messages, those removed by retention before export.",
+        per_export(&|e| U(e.evicted)),
+    );
+    t.family(
         "stream_manager_export_errors_total",
         Counter,
-        "Failed export attempts since the daemon started (a send that failed in whole or in part, or a batch that could not be read).",
+        "Failed export attempts since the daemon started (a call that failed in whole or in part and is retried, or a batch that could not be read).",
         per_export(&|e| U(e.errors)),
     );
     t.family(
         "stream_manager_export_retries_total",
         Counter,
-        "Sends since the daemon started that repeated (part of) a batch already attempted.",
+        "Calls and sends since the daemon started that repeated (part of) an earlier one.",
         per_export(&|e| U(e.retries)),
     );
     t.family(

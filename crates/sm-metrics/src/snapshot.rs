@@ -86,6 +86,8 @@ pub struct ExportMetrics {
     pub bytes: u64,
     /// Messages skipped (not retryable, or removed by retention before export).
     pub skipped: u64,
+    /// Of them, those removed by retention before export.
+    pub evicted: u64,
     /// Failed attempts since the daemon started.
     pub errors: u64,
     /// Repeated sends since the daemon started.

@@ -136,7 +136,10 @@ async fn status_shows_the_lag_of_a_disabled_export() {
         .collect();
     assert_eq!(
         rows[0],
-        ["STREAM", "BYTES", "OLDEST", "NEWEST", "EXPORT", "LAG", "LAST", "ERROR"],
+        [
+            "STREAM", "BYTES", "OLDEST", "NEWEST", "EXPORT", "LAG", "FAILED", "SKIPPED", "LAST",
+            "ERROR"
+        ],
         "{out}"
     );
     assert_eq!(rows.len(), 3, "{out}");
@@ -144,12 +147,12 @@ async fn status_shows_the_lag_of_a_disabled_export() {
     assert!(rows[1][1].parse::<u64>().unwrap() > 3, "{out}");
     assert_eq!(
         rows[1][2..],
-        ["0", "2", "http:to-sink", "(disabled)", "3", "-"],
+        ["0", "2", "http:to-sink", "(disabled)", "3", "0", "0", "-"],
         "{out}"
     );
     assert_eq!(
         rows[2][..],
-        ["plain", "0", "-", "-", "-", "-", "-"],
+        ["plain", "0", "-", "-", "-", "-", "-", "-", "-"],
         "{out}"
     );
     // Columns are aligned: every row puts EXPORT at the same character offset.
