@@ -5,8 +5,8 @@
 //! flags and environment ([`config`]), logging and shutdown. All protocol and storage logic is
 //! in the sans-IO crates: `sm-wire` decodes and encodes frames, `sm-model` validates and fills
 //! defaults, `sm-log` plans every append, read, retention and recovery, and this crate executes
-//! those plans. The export manager ([`export`]) drives `sm-schedule` and `sm-retry` with real
-//! time and sends batches to their destinations.
+//! those plans. The export manager ([`export`]) runs `sm-export`'s engine with real time and
+//! carries out its actions: reads from the store, calls with reqwest, checkpoints.
 //!
 //! The optional metrics and health endpoint ([`metrics`]) reads the counters kept by the
 //! store, the export manager and [`telemetry`].
