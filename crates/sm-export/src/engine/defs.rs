@@ -188,6 +188,7 @@ impl Engine {
             key,
             Export {
                 stream,
+                stream_name: stream_name.to_owned(),
                 kind: w.kind,
                 identifier: w.identifier,
                 spec: w.spec,
@@ -218,7 +219,7 @@ impl Engine {
             e.rebuild = e.batch.is_some();
         }
         if w.start != e.start {
-            info!(export = %e.identifier, from = w.start, "startSequenceNumber changed; the export restarts there");
+            info!(stream = %e.stream_name, export = %e.identifier, from = w.start, "startSequenceNumber changed; the export restarts there");
             e.start = w.start;
             e.generation += 1;
             e.batch = None;
@@ -240,7 +241,7 @@ impl Engine {
             return;
         };
         self.by_name.remove(&(e.stream, e.identifier.clone()));
-        info!(export = %e.identifier, "export removed");
+        info!(stream = %e.stream_name, export = %e.identifier, "export removed");
         if let Some(mut b) = e.batch.take() {
             let stream_name = self.stream_name(e.stream);
             let mut cx = Cx {

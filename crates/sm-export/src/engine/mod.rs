@@ -49,6 +49,8 @@ struct Batch {
 
 struct Export {
     stream: StreamId,
+    /// The stream's name (for log lines).
+    stream_name: String,
     kind: ExportKind,
     identifier: String,
     spec: ExportSpec,

@@ -48,7 +48,7 @@ impl Engine {
         let mut records = match r {
             Ok(records) => records,
             Err(err) => {
-                warn!(export = %e.identifier, "cannot read the next batch: {err}");
+                warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {err}");
                 e.progress.error_message = Some(ExportError::Read(err).to_string());
                 e.progress.last_export_time = now;
                 e.progress.errors += 1;
@@ -81,7 +81,7 @@ impl Engine {
         let evicted = first > cursor;
         if evicted {
             let lost = first - cursor;
-            warn!(export = %e.identifier, from = cursor, to = first - 1, "{lost} messages were removed by retention before they were exported; skipping them");
+            warn!(stream = %e.stream_name, export = %e.identifier, from = cursor, to = first - 1, "{lost} messages were removed by retention before they were exported; skipping them");
             e.progress.skipped_messages += lost;
             e.progress.evicted_messages += lost;
             e.progress.cursor = first;
@@ -268,7 +268,7 @@ impl Engine {
         p.exported_bytes += s.delivered_bytes;
         p.skipped_messages += s.skipped.len() as u64;
         for (seq, err) in &s.skipped {
-            warn!(export = %e.identifier, seq, "message skipped (not retryable): {err}");
+            warn!(stream = %e.stream_name, export = %e.identifier, seq, "message skipped (not retryable): {err}");
         }
         let progressed = s.progressed;
         let done_msg = match s.retry {
@@ -279,7 +279,7 @@ impl Engine {
                     e.backoff.reset();
                 }
                 let delay = retry_delay(&mut e.backoff, &self.config, &f, self.rng.next_u64());
-                warn!(export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {}", f.error);
+                warn!(stream = %e.stream_name, export = %e.identifier, attempt = e.backoff.attempts(), retry_in_ms = delay, "export failed: {}", f.error);
                 p.error_message = Some(f.error.to_string());
                 Done::Retry {
                     cursor: p.cursor,
@@ -325,6 +325,7 @@ impl Engine {
                     e.progress.errors += 1;
                     e.progress.last_export_time = self.now;
                     let message = f.error.to_string();
+                    debug!(stream = %e.stream_name, export = %e.identifier, class = ?f.class, "a call failed: {message}");
                     if e.progress.error_message.as_deref() != Some(message.as_str()) {
                         e.progress.error_message = Some(message);
                         changed = true;
