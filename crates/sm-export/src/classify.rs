@@ -169,6 +169,13 @@ impl Failure {
     pub fn new(class: Class, error: ExportError) -> Self {
         Self { class, error }
     }
+
+    /// Whether the destination could not be reached at all (no connection, no answer, a
+    /// reset), as when the uplink is down.
+    pub fn unreachable(&self) -> bool {
+        matches!(&self.error, ExportError::Transport { error, .. }
+            if matches!(error.kind, TransportKind::Connect | TransportKind::Timeout | TransportKind::Io))
+    }
 }
 
 /// Error codes that mean "slow down", whatever the service.

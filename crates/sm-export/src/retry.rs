@@ -31,6 +31,10 @@ pub struct RetryPolicy {
     pub cap_ms: u64,
     /// Shortest delay after a blocked send.
     pub slow_ms: u64,
+    /// Longest delay between sends while the destination cannot be reached at all (refused
+    /// connections, no answer, resets): the link is probed this often, so that an export
+    /// resumes soon after a long outage ends.
+    pub link_cap_ms: u64,
 }
 
 /// Attempts of a call within one send by default. The AWS SDK for Java v2's standard mode
@@ -52,6 +56,10 @@ pub const DEFAULT_THROTTLE_BASE_MS: u64 = 250;
 pub const DEFAULT_QUICK_CAP_MS: u64 = 20_000;
 /// Default first delay between sends.
 pub const DEFAULT_BASE_MS: u64 = 1000;
+/// Longest delay between sends while the destination cannot be reached: after an outage of
+/// any length the export tries again within a minute (a connection attempt costs little), where
+/// the 5-minute cap would leave a restored uplink idle for up to 5 minutes.
+pub const DEFAULT_LINK_CAP_MS: u64 = 60_000;
 
 impl RetryPolicy {
     /// The defaults with this backoff base (`--exporter-retry-base-ms`): a blocked send waits
@@ -66,6 +74,7 @@ impl RetryPolicy {
             base_ms,
             cap_ms: MAX_BACKOFF_MS,
             slow_ms: base_ms.saturating_mul(60).min(MAX_BACKOFF_MS),
+            link_cap_ms: DEFAULT_LINK_CAP_MS,
         }
     }
 
@@ -124,12 +133,18 @@ impl Backoff {
 
     /// The delay before the next attempt, given a uniformly random `draw`; counts a failure.
     pub fn next_delay_ms(&mut self, draw: u64) -> u64 {
+        self.next_delay_within_ms(draw, self.cap_ms)
+    }
+
+    /// [`Self::next_delay_ms`] with a lower cap for this one delay (a link that is down is
+    /// probed more often than a service that fails).
+    pub fn next_delay_within_ms(&mut self, draw: u64, cap_ms: u64) -> u64 {
         let exp = self
             .base_ms
             .checked_shl(self.attempt.min(63))
             .filter(|d| d >> self.attempt.min(63) == self.base_ms)
             .unwrap_or(u64::MAX);
-        let d = exp.min(self.cap_ms);
+        let d = exp.min(self.cap_ms).min(cap_ms.max(1));
         self.attempt = self.attempt.saturating_add(1);
         let half = d / 2;
         half + draw % (d - half + 1)
@@ -175,6 +190,16 @@ mod tests {
                 prop_assert!(delay >= base / 2);
             }
         }
+    }
+
+    #[test]
+    fn a_lower_cap_for_one_delay() {
+        let mut b = Backoff::new(1000, MAX_BACKOFF_MS);
+        for _ in 0..20 {
+            assert!(b.next_delay_within_ms(u64::MAX, 60_000) <= 60_000);
+        }
+        // The attempts still count: the normal cap applies to the next ordinary delay.
+        assert!(b.next_delay_ms(u64::MAX - 1) > 60_000);
     }
 
     #[test]

@@ -373,7 +373,11 @@ impl Engine {
 
 /// The delay before an export's next send after a failed one.
 fn retry_delay(backoff: &mut Backoff, config: &Config, f: &Failure, draw: u64) -> u64 {
-    let delay = backoff.next_delay_ms(draw);
+    let delay = if f.unreachable() {
+        backoff.next_delay_within_ms(draw, config.retry.link_cap_ms)
+    } else {
+        backoff.next_delay_ms(draw)
+    };
     if f.class == Class::Blocked {
         // Needs a fix outside: try again rarely (but keep trying).
         delay.max(config.retry.slow_ms)
