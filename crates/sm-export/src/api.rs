@@ -42,6 +42,8 @@ pub struct Config {
     pub s3_allowed_dirs: Option<Vec<PathBuf>>,
     /// Seed of the engine's random numbers (jitter, partition keys).
     pub seed: u64,
+    /// Timeout of one request, ms (`--exporter-http-timeout-ms`); see [`Call::timeout_ms`].
+    pub request_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             s3_min_part_size: sm_s3plan::MIN_PART_SIZE,
             s3_allowed_dirs: None,
             seed: 0,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -113,6 +116,26 @@ pub struct Call {
     pub target: Target,
     /// The request (unsigned).
     pub request: http::Request<Vec<u8>>,
+    /// How long it may take in all, ms: the configured request timeout, longer for a body
+    /// that a slow link needs longer to carry.
+    pub timeout_ms: u64,
+}
+
+/// The slowest uplink a request's timeout allows for: a body takes at most its size at this
+/// rate (64 kbit/s) on top of nothing else, so that a batch of 500 records of 1 kB (about 700 kB
+/// of JSON) is not cut off after 30 s on a link of 128 kbit/s, and sent again forever.
+pub const SLOW_LINK_BYTES_PER_SEC: u64 = 8 * 1024;
+
+impl Call {
+    /// A call with its timeout (see [`Call::timeout_ms`]).
+    pub fn new(target: Target, request: http::Request<Vec<u8>>, config: &Config) -> Self {
+        let carry = request.body().len() as u64 * 1000 / SLOW_LINK_BYTES_PER_SEC;
+        Self {
+            target,
+            timeout_ms: config.request_timeout_ms.max(carry),
+            request,
+        }
+    }
 }
 
 /// An answer to a call.

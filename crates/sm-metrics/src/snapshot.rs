@@ -224,3 +224,79 @@ mod tests {
         assert_eq!(behind.stalled_for_ms(10_000), 0);
     }
 }
+
+impl ExportMetrics {
+    /// An export's metrics from what describe says of it (`status`), its progress, and its
+    /// stream's `oldest` and `newest` sequence numbers. Pending is what the stream still holds
+    /// after the last exported message (older ones are skipped); `ingest_time_at(seq)` gives
+    /// the age of the oldest pending one, asked only when something is pending.
+    pub fn of(
+        stream: &str,
+        kind: &'static str,
+        disabled: bool,
+        status: &sm_model::ExportStatus,
+        p: &sm_model::ExportProgress,
+        (oldest, newest): (i64, i64),
+        ingest_time_at: impl FnOnce(u64) -> Option<i64>,
+    ) -> Self {
+        let first_pending = (status.last_exported_sequence_number + 1).max(oldest);
+        let lag_messages = (newest + 1 - first_pending).max(0) as u64;
+        Self {
+            stream: stream.to_owned(),
+            identifier: status.export_config_identifier.clone(),
+            kind,
+            disabled,
+            last_exported: status.last_exported_sequence_number,
+            messages: p.exported_messages,
+            bytes: p.exported_bytes,
+            skipped: p.skipped_messages,
+            evicted: p.evicted_messages,
+            errors: p.errors,
+            retries: p.retries,
+            lag_messages,
+            oldest_pending_ingest_ms: (lag_messages > 0)
+                .then(|| ingest_time_at(first_pending as u64))
+                .flatten(),
+            moved_at_ms: p.moved_at,
+            last_error: status.error_message.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_what_the_stream_holds_after_the_last_exported() {
+        let status = sm_model::ExportStatus {
+            export_config_identifier: "x".into(),
+            last_exported_sequence_number: 4,
+            last_export_time: 0,
+            error_message: Some("HTTP 503".into()),
+            exported_bytes_from_stream: 0,
+            exported_messages_count: 5,
+            skipped_messages_count: 0,
+            evicted_messages_count: 0,
+            failed_attempts_count: 2,
+        };
+        let mut p = sm_model::ExportProgress::new("x", 0);
+        (p.exported_messages, p.errors, p.evicted_messages) = (5, 2, 1);
+        let m = ExportMetrics::of("s", "http", false, &status, &p, (0, 9), |seq| {
+            assert_eq!(seq, 5);
+            Some(1_000)
+        });
+        assert_eq!((m.lag_messages, m.oldest_pending_ingest_ms), (5, Some(1_000)));
+        assert_eq!((m.messages, m.errors, m.evicted), (5, 2, 1));
+        assert_eq!(m.last_error.as_deref(), Some("HTTP 503"));
+        // Retention took what was pending: only what is held counts, from the oldest.
+        let m = ExportMetrics::of("s", "http", false, &status, &p, (8, 9), |seq| {
+            assert_eq!(seq, 8);
+            None
+        });
+        assert_eq!(m.lag_messages, 2);
+        // Caught up: the ingest time is not asked.
+        let m = ExportMetrics::of("s", "http", false, &status, &p, (0, 4), |_| panic!("asked"));
+        assert_eq!((m.lag_messages, m.oldest_pending_ingest_ms), (0, None));
+    }
+}

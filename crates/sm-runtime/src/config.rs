@@ -252,10 +252,7 @@ pub struct Config {
 /// them: the registry the packaging test checks against the recipe.
 pub const OTHER_ENV_VARS: &[(&str, &str)] = &[
     ("AWS_DEFAULT_REGION", "region, after AWS_REGION"),
-    (
-        "AWS_GG_FIPS_MODE",
-        "FIPS endpoints, after AWS_USE_FIPS_ENDPOINT (set by the nucleus)",
-    ),
+    ("AWS_GG_FIPS_MODE", "FIPS endpoints (the nucleus sets it)"),
     ("XDG_DATA_HOME", "default store root"),
     ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS credentials"),
     ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS credentials"),
@@ -265,11 +262,8 @@ pub const OTHER_ENV_VARS: &[(&str, &str)] = &[
     ("AWS_SECRET_ACCESS_KEY", "AWS credentials"),
     ("AWS_SESSION_TOKEN", "AWS credentials"),
     ("AWS_SHARED_CREDENTIALS_FILE", "AWS credentials"),
-    (
-        "AWS_CONFIG_FILE",
-        "AWS credentials, region, use_fips_endpoint",
-    ),
-    ("AWS_PROFILE", "AWS credentials, region, use_fips_endpoint"),
+    ("AWS_CONFIG_FILE", "AWS credentials, region, FIPS"),
+    ("AWS_PROFILE", "AWS credentials, region, FIPS"),
     ("HOME", "~/.aws files, default store root"),
 ];
 
@@ -449,6 +443,7 @@ impl Config {
                     .exporter_max_bandwidth
                     .map(|k| k.saturating_mul(1000) / 8),
                 retry: sm_export::RetryPolicy::with_base(args.exporter_retry_base_ms),
+                request_timeout_ms: args.exporter_http_timeout_ms,
                 s3_min_part_size: args.s3_min_part_size,
                 s3_allowed_dirs: (!args.s3_allowed_dirs.is_empty()).then(|| {
                     args.s3_allowed_dirs

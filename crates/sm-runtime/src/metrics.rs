@@ -26,7 +26,6 @@ use tracing::{debug, info, warn};
 
 use crate::clock;
 use crate::server::Shared;
-use crate::store::checkpoints::ExportProgress;
 use sm_metrics::http::{find_head_end, response, route, Route, MAX_REQUEST_BYTES};
 use sm_metrics::{DaemonMetrics, ExportMetrics, StreamMetrics};
 pub use sm_metrics::{Snapshot, StoreProbe};
@@ -172,41 +171,17 @@ pub fn collect(
             fsyncs: o.fsyncs,
         });
         for (status, e) in o.info.export_statuses.iter().zip(&o.exports) {
-            let ExportProgress {
-                exported_bytes,
-                exported_messages,
-                skipped_messages,
-                evicted_messages,
-                errors,
-                retries,
-                moved_at,
-                ..
-            } = e.progress;
-            // Pending: after the last exported and still held (older ones are skipped).
-            let first_pending = (status.last_exported_sequence_number + 1).max(oldest);
-            let lag_messages = (newest + 1 - first_pending).max(0) as u64;
-            let oldest_pending_ingest_ms = if lag_messages > 0 {
-                stream.ingest_time_at(first_pending as u64)
-            } else {
-                None
-            };
-            exports.push(ExportMetrics {
-                stream: stream.name().to_owned(),
-                identifier: status.export_config_identifier.clone(),
-                kind: e.kind.wire_key(),
-                disabled: e.disabled,
-                last_exported: status.last_exported_sequence_number,
-                messages: exported_messages,
-                bytes: exported_bytes,
-                skipped: skipped_messages,
-                evicted: evicted_messages,
-                errors,
-                retries,
-                lag_messages,
-                oldest_pending_ingest_ms,
-                moved_at_ms: moved_at,
-                last_error: status.error_message.clone(),
-            });
+            let at = |seq| stream.ingest_time_at(seq);
+            let (kind, range) = (e.kind.wire_key(), (oldest, newest));
+            exports.push(ExportMetrics::of(
+                stream.name(),
+                kind,
+                e.disabled,
+                status,
+                &e.progress,
+                range,
+                at,
+            ));
         }
     }
     Snapshot {

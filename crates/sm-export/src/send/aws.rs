@@ -29,17 +29,18 @@ fn target(cx: &Cx<'_>, service: Service) -> Result<(String, Endpoint), Failure> 
 }
 
 fn call(
+    config: &crate::api::Config,
     region: &str,
     service: Service,
     built: Result<http::Request<Vec<u8>>, sm_aws::BuildError>,
 ) -> Result<Call, UnitResult> {
     built
-        .map(|request| Call {
-            target: Target::Aws {
+        .map(|request| {
+            let target = Target::Aws {
                 service,
                 region: region.to_owned(),
-            },
-            request,
+            };
+            Call::new(target, request, config)
         })
         .map_err(|e| {
             UnitResult::Whole(blocked(ExportError::Record(RecordError::Build(
@@ -142,6 +143,7 @@ impl UnitDest for Kinesis {
             })
             .collect();
         let c = call(
+            cx.config,
             region,
             Service::Kinesis,
             kinesis::put_records(endpoint, &self.stream, &puts),
@@ -254,6 +256,7 @@ impl UnitDest for IotAnalytics {
             })
             .collect();
         let c = call(
+            cx.config,
             region,
             Service::IotAnalytics,
             iotanalytics::batch_put_message(endpoint, &self.channel, &batch),
@@ -372,7 +375,7 @@ impl UnitDest for SiteWise {
 
     fn build(
         &mut self,
-        _: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         records: &[Record],
         unit: &[usize],
     ) -> Result<Call, UnitResult> {
@@ -384,6 +387,7 @@ impl UnitDest for SiteWise {
             .filter_map(|i| Some((records[*i].seq.to_string(), self.entries.get(i)?)))
             .collect();
         let c = call(
+            cx.config,
             region,
             Service::IotSiteWise,
             sitewise::put_values(endpoint, &batch),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sm_model::ExportFormat;
 
 use super::{Cx, Plan, UnitDest, UnitResult};
-use crate::api::{Call, OpResult, Record, Target};
+use crate::api::{Call, Config, OpResult, Record, Target};
 use crate::batch::RecordOutcome;
 use crate::classify::{self, ExportError, Failure, RecordError};
 
@@ -50,14 +50,16 @@ impl Http {
         }
     }
 
-    fn post(&self, content_type: &'static str, body: Vec<u8>) -> Result<Call, RecordError> {
+    fn post(
+        &self,
+        config: &Config,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Call, RecordError> {
         http::Request::post(&self.uri)
             .header(http::header::CONTENT_TYPE, content_type)
             .body(body)
-            .map(|request| Call {
-                target: Target::Http,
-                request,
-            })
+            .map(|request| Call::new(Target::Http, request, config))
             .map_err(|e| RecordError::Build(e.to_string()))
     }
 }
@@ -83,7 +85,7 @@ impl UnitDest for Http {
         let built = match self.format {
             ExportFormat::RawNotBatched => {
                 let body = records[unit[0]].payload.to_vec();
-                self.post("application/octet-stream", body)
+                self.post(cx.config, "application/octet-stream", body)
             }
             ExportFormat::JsonBatched => {
                 let messages: Vec<JsonMessage<'_>> = unit
@@ -97,7 +99,7 @@ impl UnitDest for Http {
                     .collect();
                 serde_json::to_vec(&messages)
                     .map_err(|e| RecordError::Build(e.to_string()))
-                    .and_then(|body| self.post("application/json", body))
+                    .and_then(|body| self.post(cx.config, "application/json", body))
             }
         };
         // Only the URI can make the request unbuildable: the export is misconfigured.

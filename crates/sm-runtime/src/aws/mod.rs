@@ -70,6 +70,7 @@ impl Aws {
         service: Service,
         region: &str,
         mut req: http::Request<Vec<u8>>,
+        timeout: Duration,
     ) -> Result<Answer, TransportError> {
         let creds = self.credentials.get().await.map_err(credentials_error)?;
         let now = std::time::UNIX_EPOCH + Duration::from_millis(clock::now_ms().max(0) as u64);
@@ -94,6 +95,7 @@ impl Aws {
             }
         }
         let resp = rb
+            .timeout(timeout)
             .body(body)
             .send()
             .await

@@ -228,9 +228,7 @@ impl Manager {
                         Some(bytes) => s.set_upload_state(&export, bytes),
                         None => s.clear_upload_state(&export),
                     });
-                    if let Err(e) = r {
-                        warn!(stream = %s.name(), export = %export, "could not save the upload's resume state: {e}");
-                    }
+                    warn_failed(r, s, &export, "save the upload's resume state");
                 }
             }
             Action::SaveProgress {
@@ -245,16 +243,17 @@ impl Manager {
                     let id = progress.identifier.clone();
                     let r =
                         tokio::task::block_in_place(|| s.set_export_progress(progress, persist));
-                    if let Err(e) = r {
-                        warn!(stream = %s.name(), export = %id, "could not save the export checkpoint: {e}");
-                    }
+                    warn_failed(r, s, &id, "save the export checkpoint");
                 }
             }
             Action::RemoveProgress { stream, export } => {
                 if let Some(s) = self.streams.get(stream) {
-                    if let Err(e) = s.remove_export_progress(&export) {
-                        warn!(stream = %s.name(), export = %export, "could not delete the checkpoint: {e}");
-                    }
+                    warn_failed(
+                        s.remove_export_progress(&export),
+                        s,
+                        &export,
+                        "delete the checkpoint",
+                    );
                 }
             }
             Action::AppendStatus { stream, payload } => {
@@ -268,6 +267,12 @@ impl Manager {
         tokio::task::spawn_blocking(move || {
             let _ = tx.send((op, f()));
         });
+    }
+}
+
+fn warn_failed(r: Result<(), crate::store::StoreError>, s: &Stream, export: &str, what: &str) {
+    if let Err(e) = r {
+        warn!(stream = %s.name(), export, "could not {what}: {e}");
     }
 }
 

@@ -26,12 +26,15 @@ impl Net {
 
     /// Sends a call and reads its answer.
     pub(super) async fn send(&self, call: Call) -> Result<Answer, TransportError> {
+        let timeout = Duration::from_millis(call.timeout_ms);
         match call.target {
             Target::Http => {
-                let req = reqwest::Request::try_from(call.request).map_err(|e| TransportError {
-                    kind: TransportKind::Io,
-                    message: format!("invalid request: {e}"),
-                })?;
+                let mut req =
+                    reqwest::Request::try_from(call.request).map_err(|e| TransportError {
+                        kind: TransportKind::Io,
+                        message: format!("invalid request: {e}"),
+                    })?;
+                *req.timeout_mut() = Some(timeout);
                 let url = req.url().to_string();
                 let net = &self.aws.settings.net;
                 let resp = self
@@ -57,7 +60,9 @@ impl Net {
                     ..Answer::default()
                 })
             }
-            Target::Aws { service, region } => self.aws.call(service, &region, call.request).await,
+            Target::Aws { service, region } => {
+                self.aws.call(service, &region, call.request, timeout).await
+            }
         }
     }
 }

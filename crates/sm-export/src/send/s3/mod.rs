@@ -408,13 +408,11 @@ impl Task {
                 if self.attempt > 1 {
                     cx.events.push(super::SendEvent::Retried);
                 }
-                let call = Call {
-                    target: Target::Aws {
-                        service: Service::S3,
-                        region: region.clone(),
-                    },
-                    request,
+                let target = Target::Aws {
+                    service: Service::S3,
+                    region: region.clone(),
                 };
+                let call = Call::new(target, request, cx.config);
                 self.io(pending, Io::Call(Box::new(call)))
             }
             // User metadata that cannot be a header, mostly: the task fails.
@@ -716,12 +714,10 @@ impl Task {
         let id = self.upload.as_ref()?.upload_id()?.to_owned();
         let (bucket, key) = (self.task.as_ref()?.bucket.clone(), self.key.clone()?);
         let request = s3::abort_multipart(&endpoint, &bucket, &key, &id).ok()?;
-        Some(Call {
-            target: Target::Aws {
-                service: Service::S3,
-                region,
-            },
-            request,
-        })
+        let target = Target::Aws {
+            service: Service::S3,
+            region,
+        };
+        Some(Call::new(target, request, cx.config))
     }
 }
