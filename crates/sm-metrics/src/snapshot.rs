@@ -264,7 +264,7 @@ impl ExportMetrics {
 }
 
 #[cfg(test)]
-mod tests {
+mod lag_tests {
     use super::*;
 
     #[test]
