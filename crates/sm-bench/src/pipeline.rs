@@ -35,7 +35,7 @@ pub(crate) fn definition(name: String, memory: bool, max_mib: i64) -> MessageStr
 }
 
 /// Samples the daemon's VmRSS every 50 ms until `stop`; returns the largest, in KiB.
-fn rss_sampler(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+pub(crate) fn rss_sampler(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         let mut max = 0;
         while !stop.load(Ordering::Relaxed) {
