@@ -99,10 +99,16 @@ fn install_redis() -> Result<PathBuf> {
     if let Some(p) = which("redis-server") {
         return Ok(p);
     }
+    apt_install("redis-server")?;
+    which("redis-server").context("apt-get installed no redis-server")
+}
+
+/// `apt-get install -y PACKAGE` (after `apt-get update` if the first try fails), as root only.
+fn apt_install(package: &str) -> Result<()> {
     let uid = Command::new("id").arg("-u").output()?;
     anyhow::ensure!(
         String::from_utf8_lossy(&uid.stdout).trim() == "0",
-        "redis-server is not installed and this is not root (apt-get install redis-server)"
+        "{package} is not installed and this is not root (apt-get install {package})"
     );
     let apt = |args: &[&str]| {
         crate::run(
@@ -111,11 +117,11 @@ fn install_redis() -> Result<PathBuf> {
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };
-    if apt(&["install", "-y", "-qq", "redis-server"]).is_err() {
+    if apt(&["install", "-y", "-qq", package]).is_err() {
         apt(&["update", "-qq"])?;
-        apt(&["install", "-y", "-qq", "redis-server"])?;
+        apt(&["install", "-y", "-qq", package])?;
     }
-    which("redis-server").context("apt-get installed no redis-server")
+    Ok(())
 }
 
 /// Installs the peers, noting each as a row (`p7.install.*`: 1 installed, 0 skipped).
@@ -188,6 +194,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
         alternate(ctx, &servers, key, args)?;
     }
     sdk_rows(ctx)?;
+    syscalls(ctx, &servers)?;
     loss(ctx, &servers)?;
     let (mib, restarts) = (
         ctx.plan.p7_w5_mib.to_string(),
@@ -232,6 +239,58 @@ fn alternate(ctx: &mut Ctx, servers: &Servers, key: &str, args: &[String]) -> Re
         .collect();
     let cmds: Vec<(&[&str], &str)> = borrowed.iter().map(|(a, k)| (a.as_slice(), *k)).collect();
     ctx.sm_bench_median_of(ctx.plan.p7_rounds, &cmds)
+}
+
+/// Debian's `strace`: on the PATH, or installed with apt when running as root.
+fn install_strace() -> Result<PathBuf> {
+    if let Some(p) = which("strace") {
+        return Ok(p);
+    }
+    apt_install("strace")?;
+    which("strace").context("apt-get installed no strace")
+}
+
+/// W1's system calls per durable append on each server (`strace -c -f`, one traced run
+/// each; tracing slows the servers, so only the counts are kept).
+fn syscalls(ctx: &mut Ctx, servers: &Servers) -> Result<()> {
+    let strace = match install_strace() {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.results.push(
+                "p7.install.strace",
+                "strace",
+                0.0,
+                "installed",
+                &format!("skipped: {e:#}"),
+            );
+            return Ok(());
+        }
+    };
+    let secs = ctx.plan.p7_secs.to_string();
+    let strace = strace.display().to_string();
+    for server in servers.names() {
+        let mut args: Vec<String> = [
+            "peer",
+            "--workload",
+            "load",
+            "--durable",
+            "true",
+            "--server",
+            server,
+            "--key",
+            "p7.sys",
+            "--seconds",
+            &secs,
+            "--strace",
+            &strace,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(servers.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ctx.sm_bench(&args)?;
+    }
+    Ok(())
 }
 
 /// W7: kill -9 during W2's and W6's loads, `p7_w7_rounds` times per server and setting; the

@@ -230,6 +230,54 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
         );
     }
     s.push('\n');
+    syscall_table(s, r);
+}
+
+/// System calls per durable append of W1, by server: the calls that any server makes at
+/// least 0.05 times per append, then the total.
+fn syscall_table(s: &mut String, r: &Results) {
+    let servers = ["sm", "nats", "redis"];
+    let mut names: Vec<&str> = r
+        .rows
+        .iter()
+        .filter(|x| x.value >= 0.05)
+        .filter_map(|x| x.key.strip_prefix("p7.sys."))
+        .filter_map(|k| k.split_once(".sys.").map(|(_, n)| n))
+        .filter(|n| *n != "total")
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    names.sort_unstable();
+    names.dedup();
+    names.push("total");
+    s.push_str("System calls per durable append, W1 (one synchronous appender, Rust clients; `strace -c -f` on all the server's threads over one traced run; in brackets the calls that failed, e.g. EAGAIN):\n\n| system call | this daemon | NATS | Redis |\n|---|---|---|---|\n");
+    for name in names {
+        let cells: Vec<String> = servers
+            .iter()
+            .map(|sv| {
+                let key = format!("p7.sys.{sv}.sys.{name}");
+                match r.rows.iter().find(|x| x.key == key) {
+                    Some(row) => {
+                        let failed = row
+                            .note
+                            .split_once(" calls, ")
+                            .and_then(|(n, rest)| {
+                                let f: f64 = rest.split_whitespace().next()?.parse().ok()?;
+                                let n: f64 = n.parse().ok()?;
+                                (n > 0.0).then(|| format!(" ({} failed)", num(row.value * f / n)))
+                            })
+                            .unwrap_or_default();
+                        format!("{}{failed}", num(row.value))
+                    }
+                    None if r.get(&format!("p7.sys.{sv}.sys.total")).is_some() => "0".into(),
+                    None => "—".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "| {name} | {} | {} | {} |", cells[0], cells[1], cells[2]);
+    }
+    s.push('\n');
 }
 
 #[cfg(test)]
@@ -282,8 +330,24 @@ mod tests {
         let lost = g.iter().find(|g| g.figure.contains("during W6")).unwrap();
         assert_eq!(lost.met(), Some(true));
         assert_eq!(lost.reference, Some((3.0, "lost (Redis)".into())));
+        r.push("p7.sys.sm.sys.total", "", 9.2, "", "");
+        r.push(
+            "p7.sys.sm.sys.recvfrom",
+            "",
+            1.44,
+            "",
+            "3626 calls, 1113 failed (EAGAIN and the like)",
+        );
+        r.push("p7.sys.redis.sys.total", "", 5.06, "", "");
+        r.push("p7.sys.redis.sys.read", "", 1.02, "", "1850 calls");
         let mut s = String::new();
         summary(&mut s, &r, &Plan::quick());
+        assert!(s.contains("| read | 0 | — | 1.02 |"), "{s}");
+        assert!(
+            s.contains("| recvfrom | 1.44 (0.44 failed) | — | 0 |"),
+            "{s}"
+        );
+        assert!(s.contains("| total | 9.20 | — | 5.06 |"), "{s}");
         assert!(s.contains("| 1.50× msg/s · 0.75× CPU |"), "{s}");
         assert!(s.contains("| 0 | — | 3 |"), "W7 cells: {s}");
     }

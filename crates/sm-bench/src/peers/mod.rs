@@ -7,7 +7,8 @@
 //!   bytes in flight (1: a synchronous appender), for `--seconds`; msgs/s, the server's
 //!   CPU-µs per message (user + system from `/proc/PID/stat`, all its threads), its largest
 //!   RSS, and with `--settle S` its idle RSS S seconds after the stream was created (W1–W4,
-//!   W6).
+//!   W6). With `--strace PATH` the server's system calls are counted instead (`strace -c -f`
+//!   on all its threads), per message.
 //! * `--workload restart`: `--mib` MiB of 1 KiB messages appended, then kill -9 and restart
 //!   `--rounds` times, each timed from the start of the process until the newest message is
 //!   read (W5).
@@ -18,6 +19,7 @@
 
 mod conn;
 mod server;
+mod strace;
 mod workload;
 
 use std::path::PathBuf;
@@ -42,6 +44,8 @@ pub struct Options {
     pub mib: u64,
     pub rounds: usize,
     pub kill_after: f64,
+    /// Count the server's system calls over the load with this `strace`.
+    pub strace: Option<PathBuf>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
             mib: arg_or(args, "--mib", 1024)?,
             rounds: arg_or(args, "--rounds", 3)?,
             kill_after: arg_or(args, "--kill-after", 1.0)?,
+            strace: path("--strace"),
         };
         if o.conns == 0 || o.window == 0 || o.size < 8 || o.rounds == 0 {
             bail!("--conns, --window and --rounds must be positive and --size at least 8");

@@ -10,6 +10,7 @@ use anyhow::{ensure, Context, Result};
 
 use super::conn::{connect_when_up, payload, Conn};
 use super::server::Server;
+use super::strace::Strace;
 use super::Options;
 use crate::daemon::{cpu_seconds, status_kib};
 use crate::pipeline::rss_sampler;
@@ -69,6 +70,10 @@ pub async fn load(o: &Options) -> Result<()> {
     }
     drop(setup);
     let conns = connections(o, &server).await?;
+    let strace = match &o.strace {
+        Some(program) => Some(Strace::attach(program, pid, &o.dir.join("strace.txt")).await?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(pid, stop.clone());
     let cpu0 = cpu_seconds(pid)?;
@@ -102,6 +107,12 @@ pub async fn load(o: &Options) -> Result<()> {
     let own = cpu_seconds(std::process::id())? - own0;
     stop.store(true, Ordering::Relaxed);
     let rss = sampler.await?;
+    if let Some(strace) = strace {
+        let calls = strace.finish()?;
+        drop(server);
+        syscall_rows(o, &calls, total);
+        return Ok(());
+    }
     drop(server);
     let note = format!("{total} appends in {elapsed:.2} s");
     let what = label(o, &what);
@@ -135,6 +146,34 @@ pub async fn load(o: &Options) -> Result<()> {
         "largest VmRSS sampled every 50 ms during the load",
     );
     Ok(())
+}
+
+/// The system calls per message of a traced load: `<key>.<server>.sys.<call>` rows.
+fn syscall_rows(o: &Options, calls: &[(String, u64, u64)], total: u64) {
+    let what = label(o, "system calls per message");
+    let per = |n: u64| n as f64 / total.max(1) as f64;
+    let sum: u64 = calls.iter().map(|c| c.1).sum();
+    row(
+        &o.row_key("sys.total"),
+        &what,
+        per(sum),
+        "calls per message",
+        &format!("strace -c -f over {total} messages"),
+    );
+    for (name, n, errors) in calls {
+        let note = if *errors > 0 {
+            format!("{n} calls, {errors} failed (EAGAIN and the like)")
+        } else {
+            format!("{n} calls")
+        };
+        row(
+            &o.row_key(&format!("sys.{name}")),
+            &what,
+            per(*n),
+            "calls per message",
+            &note,
+        );
+    }
 }
 
 /// W5: `mib` MiB of 1 KiB messages, a last message with id 1, then kill -9 and restart
