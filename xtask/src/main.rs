@@ -12,10 +12,16 @@
 //!   `docs/bench/`; `--quick` runs them all at tiny sizes (under 3 minutes) into
 //!   `target/bench-quick.md`; `--only P7` runs one part into `target/bench-only.md`.
 //! * `cargo xtask deny`: only cargo-deny.
+//! * `cargo xtask tidy`: the architecture's invariants (`tidy/`; also `#[test]`s, so part of
+//!   `cargo test --workspace` and of `ci`).
+//!
+//! This crate owns the developer workflow: it is driven from the command line (`cargo xtask
+//! <task>`), each task running cargo, pytest or the benchmark drivers as processes.
 
 // Benchmarks measure wall time: the clock ban is for the daemon's core crates.
 #[allow(clippy::disallowed_methods)]
 mod bench;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,8 +139,9 @@ fn main() -> Result<()> {
         Some("deny") => deny(),
         Some("crash") => crash(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("tidy") => tidy::run(&root()),
         _ => bail!(
-            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] [--only PART] | deny>"
+            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] [--only PART] | deny | tidy>"
         ),
     }
 }

@@ -3,6 +3,8 @@
 //! plots. Every driver prints its results on stdout as
 //! `ROW <key> | <label> | <value> | <unit> | <note>` lines (progress goes to stderr); `<key>`
 //! is what xtask looks the figure up by.
+//! It owns the measurement loops; each run is driven by `cargo xtask bench`, one process per
+//! driver.
 //!
 //! * `fsync --dir D`: the machine's fsync rate (P3's reference), measured like fio's
 //!   `--fdatasync=1` jobs: a 4 KiB write then `fdatasync`, appending to a growing file and

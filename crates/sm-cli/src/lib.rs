@@ -1,6 +1,7 @@
 //! `smctl`, the operator CLI of the stream manager: lists, describes, reads, follows and
 //! appends to the streams of a running daemon, and shows every stream's export lag at a
 //! glance. It speaks the protocol through `sm-client` only, like any other client.
+//! It owns the command line ([`Cli`]) and how answers are printed (`format`).
 //!
 //! # How it is driven
 //!

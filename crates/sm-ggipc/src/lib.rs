@@ -16,7 +16,8 @@
 //! PutComponentMetric (telemetry) and ValidateAuthorizationToken (client authentication).
 //! Frames are encoded and decoded by `aws-smithy-eventstream` ([`frame`] adds the length
 //! bound and CRC check on the prelude before a frame is buffered, and the RPC headers). It
-//! does no IO and reads no clock.
+//! does no IO and reads no clock. [`component`] holds what the component reports (telemetry
+//! metrics as deltas) and the cache of validated tokens.
 //!
 //! # Drive loop
 //!
@@ -32,6 +33,7 @@
 //!    with a new `Client`.
 
 mod client;
+pub mod component;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;

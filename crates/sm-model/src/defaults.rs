@@ -1,21 +1,38 @@
 //! The documented server defaults (`reference.md` §2), filled into a definition for describe
 //! and for the runtime.
 
-use crate::definition::{ExportDefinition, MessageStreamDefinition};
+use crate::definition::{ExportDefinition, ExportKind, MessageStreamDefinition};
 use crate::enums::{Persistence, StatusLevel, StrategyOnFull};
 
 /// Default `maxSize`: 256 MiB.
 pub const MAX_SIZE: i64 = 256 * 1024 * 1024;
 /// Default `streamSegmentSize`: 16 MiB.
 pub const SEGMENT_SIZE: i64 = 16 * 1024 * 1024;
-/// Default Kinesis batch size: the PutRecords maximum.
-pub const KINESIS_BATCH: i64 = 500;
-/// Default IoT Analytics batch size: the BatchPutMessage maximum.
-pub const IOT_ANALYTICS_BATCH: i64 = 100;
-/// Default SiteWise batch size: the BatchPutAssetPropertyValue maximum.
-pub const SITEWISE_BATCH: i64 = 10;
-/// Default HTTP batch size (the reference's maximum).
-pub const HTTP_BATCH: i64 = 500;
+
+/// The largest `batchSize` of a destination, which is also its default: the one table that
+/// validation ([`crate::validate`]), these defaults and the export engine use. `None` for S3
+/// (tasks run one at a time; it has no batch size).
+pub const fn max_batch_size(kind: ExportKind) -> Option<i64> {
+    match kind {
+        // PutRecords takes at most 500 records.
+        ExportKind::Kinesis => Some(500),
+        // BatchPutMessage takes at most 100 messages.
+        ExportKind::IoTAnalytics => Some(100),
+        // BatchPutAssetPropertyValue takes at most 10 entries.
+        ExportKind::IoTSiteWise => Some(10),
+        // The reference server's maximum.
+        ExportKind::Http => Some(500),
+        ExportKind::S3TaskExecutor => None,
+    }
+}
+
+/// [`max_batch_size`] of a kind that has one.
+const fn batch(kind: ExportKind) -> i64 {
+    match max_batch_size(kind) {
+        Some(n) => n,
+        None => 1,
+    }
+}
 /// Default S3 multipart threshold: 5 MiB.
 pub const MULTIPART_THRESHOLD: i64 = 5 * 1024 * 1024;
 
@@ -31,19 +48,19 @@ pub fn filled(def: &MessageStreamDefinition) -> MessageStreamDefinition {
         .export_definition
         .get_or_insert_with(ExportDefinition::default);
     for c in &mut e.kinesis {
-        c.batch_size.get_or_insert(KINESIS_BATCH);
+        c.batch_size.get_or_insert(batch(ExportKind::Kinesis));
         c.disabled.get_or_insert(false);
     }
     for c in &mut e.iot_analytics {
-        c.batch_size.get_or_insert(IOT_ANALYTICS_BATCH);
+        c.batch_size.get_or_insert(batch(ExportKind::IoTAnalytics));
         c.disabled.get_or_insert(false);
     }
     for c in &mut e.iot_sitewise {
-        c.batch_size.get_or_insert(SITEWISE_BATCH);
+        c.batch_size.get_or_insert(batch(ExportKind::IoTSiteWise));
         c.disabled.get_or_insert(false);
     }
     for c in &mut e.http {
-        c.batch_size.get_or_insert(HTTP_BATCH);
+        c.batch_size.get_or_insert(batch(ExportKind::Http));
         c.disabled.get_or_insert(false);
     }
     for c in &mut e.s3_task_executor {
@@ -125,5 +142,70 @@ mod tests {
         let s = StorageSettings::of(&d);
         assert_eq!(s.max_size, 268_435_456);
         assert_eq!(s.strategy, StrategyOnFull::RejectNewData);
+    }
+
+    /// Every destination's default batch is its maximum, and validation accepts exactly
+    /// 1..=maximum: both read the one table.
+    #[test]
+    fn batch_defaults_and_validation_follow_the_one_table() {
+        use crate::{HttpConfig, IoTAnalyticsConfig, IoTSiteWiseConfig};
+        let unset = ExportDefinition {
+            kinesis: vec![KinesisConfig {
+                identifier: "k".into(),
+                kinesis_stream_name: "ks".into(),
+                ..Default::default()
+            }],
+            iot_analytics: vec![IoTAnalyticsConfig {
+                identifier: "a".into(),
+                iot_channel: "c".into(),
+                ..Default::default()
+            }],
+            iot_sitewise: vec![IoTSiteWiseConfig {
+                identifier: "w".into(),
+                ..Default::default()
+            }],
+            http: vec![HttpConfig {
+                identifier: "h".into(),
+                uri: "http://x".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let d = MessageStreamDefinition {
+            name: "s".into(),
+            export_definition: Some(unset),
+            ..Default::default()
+        };
+        let e = filled(&d).export_definition.unwrap();
+        let table = |k| max_batch_size(k);
+        assert_eq!(e.kinesis[0].batch_size, table(ExportKind::Kinesis));
+        assert_eq!(
+            e.iot_analytics[0].batch_size,
+            table(ExportKind::IoTAnalytics)
+        );
+        assert_eq!(e.iot_sitewise[0].batch_size, table(ExportKind::IoTSiteWise));
+        assert_eq!(e.http[0].batch_size, table(ExportKind::Http));
+        assert_eq!(table(ExportKind::S3TaskExecutor), None);
+        assert!(
+            crate::validate::export_definition(&e).is_ok(),
+            "the maxima are valid"
+        );
+        for (i, kind) in ["kinesis", "iotAnalytics", "IotSitewise", "http"]
+            .iter()
+            .enumerate()
+        {
+            let mut over = e.clone();
+            match i {
+                0 => over.kinesis[0].batch_size = Some(501),
+                1 => over.iot_analytics[0].batch_size = Some(101),
+                2 => over.iot_sitewise[0].batch_size = Some(11),
+                _ => over.http[0].batch_size = Some(501),
+            }
+            let err = crate::validate::export_definition(&over).unwrap_err();
+            assert!(
+                err.message().contains(&format!("{kind}.batchSize")),
+                "{err}"
+            );
+        }
     }
 }

@@ -10,6 +10,10 @@
 //! documented server defaults; [`update::check_update`] decides whether an update is allowed;
 //! [`sitewise::parse_entry`] decodes and validates the JSON entries of SiteWise-exporting streams.
 //!
+//! Nothing here is driven: it is plain data and pure functions, called by `sm-wire` (decoding
+//! requests), `sm-store` (validation, defaults, update rules), the export engine and the
+//! clients.
+//!
 //! It is plain data: no IO, no clock, no environment. Every field a client may omit is an
 //! `Option` (absent and `null` mean the same thing) and every list defaults to empty (absent and
 //! `[]` mean the same thing), so that what the Python, Java and Node.js SDKs send all decodes.

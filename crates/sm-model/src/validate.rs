@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::definition::{ExportDefinition, MessageStreamDefinition, StatusConfig};
+use crate::defaults::max_batch_size;
+use crate::definition::{ExportDefinition, ExportKind, MessageStreamDefinition, StatusConfig};
 use crate::messages::ReadMessagesOptions;
 
 /// A request that breaks one of the protocol's rules.
@@ -141,19 +142,19 @@ pub fn definition(def: &MessageStreamDefinition) -> Result {
 }
 
 struct Common<'a> {
-    kind: &'static str,
+    kind: ExportKind,
     identifier: &'a str,
     batch_size: Option<i64>,
-    max_batch: i64,
     batch_interval_millis: Option<i64>,
     priority: Option<i64>,
     start_sequence_number: Option<i64>,
 }
 
 fn common(c: &Common<'_>) -> Result {
-    let k = c.kind;
+    let k = c.kind.wire_key();
     name(&format!("{k}.identifier"), c.identifier)?;
-    range(&format!("{k}.batchSize"), c.batch_size, 1, c.max_batch)?;
+    let max_batch = max_batch_size(c.kind).unwrap_or(1);
+    range(&format!("{k}.batchSize"), c.batch_size, 1, max_batch)?;
     range(
         &format!("{k}.batchIntervalMillis"),
         c.batch_interval_millis,
@@ -173,10 +174,9 @@ fn common(c: &Common<'_>) -> Result {
 pub fn export_definition(e: &ExportDefinition) -> Result {
     for c in &e.kinesis {
         common(&Common {
-            kind: "kinesis",
+            kind: ExportKind::Kinesis,
             identifier: &c.identifier,
             batch_size: c.batch_size,
-            max_batch: 500,
             batch_interval_millis: c.batch_interval_millis,
             priority: c.priority,
             start_sequence_number: c.start_sequence_number,
@@ -185,10 +185,9 @@ pub fn export_definition(e: &ExportDefinition) -> Result {
     }
     for c in &e.iot_analytics {
         common(&Common {
-            kind: "iotAnalytics",
+            kind: ExportKind::IoTAnalytics,
             identifier: &c.identifier,
             batch_size: c.batch_size,
-            max_batch: 100,
             batch_interval_millis: c.batch_interval_millis,
             priority: c.priority,
             start_sequence_number: c.start_sequence_number,
@@ -205,10 +204,9 @@ pub fn export_definition(e: &ExportDefinition) -> Result {
     }
     for c in &e.iot_sitewise {
         common(&Common {
-            kind: "IotSitewise",
+            kind: ExportKind::IoTSiteWise,
             identifier: &c.identifier,
             batch_size: c.batch_size,
-            max_batch: 10,
             batch_interval_millis: c.batch_interval_millis,
             priority: c.priority,
             start_sequence_number: c.start_sequence_number,
@@ -216,10 +214,9 @@ pub fn export_definition(e: &ExportDefinition) -> Result {
     }
     for c in &e.http {
         common(&Common {
-            kind: "http",
+            kind: ExportKind::Http,
             identifier: &c.identifier,
             batch_size: c.batch_size,
-            max_batch: 500,
             batch_interval_millis: c.batch_interval_millis,
             priority: c.priority,
             start_sequence_number: c.start_sequence_number,

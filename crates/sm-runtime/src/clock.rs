@@ -10,6 +10,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// The monotonic clock, from tokio so that paused-time tests drive it.
+#[allow(clippy::disallowed_methods)]
 pub fn instant() -> tokio::time::Instant {
     tokio::time::Instant::now()
 }

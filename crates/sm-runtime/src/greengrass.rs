@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sm_ggipc::component::{is_zero, metrics, telemetry_delta, ValidationCache};
 use sm_ggipc::{
-    Client, ErrorKind, Event, LifecycleState, Metric, MetricUnit, OperationError, Request,
-    Response, StreamId,
+    Client, ErrorKind, Event, LifecycleState, OperationError, Request, Response, StreamId,
 };
 use sm_model::Telemetry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,10 +40,6 @@ const VALIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting and the handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a positive validation is trusted.
-const CACHE_TTL: Duration = Duration::from_secs(60);
-/// Most tokens cached at once.
-const CACHE_MAX: usize = 1024;
 /// Most validations queued for the IPC task.
 const QUEUE_MAX: usize = 256;
 /// First reconnection delay; doubles up to [`BACKOFF_MAX`].
@@ -80,42 +76,11 @@ struct ValidateCmd {
     reply: oneshot::Sender<Validation>,
 }
 
-/// Positive validations, by token, until they expire. Bounded: when full, expired entries
-/// go, and if none has, everything does (the next connections ask the nucleus again). No
-/// `Debug`: it holds tokens.
-#[derive(Default)]
-struct TokenCache {
-    valid_until: HashMap<String, Instant>,
-}
-
-impl TokenCache {
-    fn hit(&mut self, token: &str, now: Instant) -> bool {
-        match self.valid_until.get(token) {
-            Some(until) if *until > now => true,
-            Some(_) => {
-                self.valid_until.remove(token);
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn insert(&mut self, token: &str, now: Instant) {
-        if self.valid_until.len() >= CACHE_MAX && !self.valid_until.contains_key(token) {
-            self.valid_until.retain(|_, until| *until > now);
-            if self.valid_until.len() >= CACHE_MAX {
-                self.valid_until.clear();
-            }
-        }
-        self.valid_until.insert(token.to_owned(), now + CACHE_TTL);
-    }
-}
-
 /// The handle to the IPC task.
 pub struct Nucleus {
     validate_tx: mpsc::Sender<ValidateCmd>,
     port_tx: watch::Sender<Option<u16>>,
-    cache: Mutex<TokenCache>,
+    cache: Mutex<ValidationCache>,
 }
 
 impl std::fmt::Debug for Nucleus {
@@ -140,7 +105,7 @@ impl Nucleus {
         Arc::new(Self {
             validate_tx,
             port_tx,
-            cache: Mutex::new(TokenCache::default()),
+            cache: Mutex::new(ValidationCache::default()),
         })
     }
 
@@ -152,7 +117,11 @@ impl Nucleus {
     /// Asks the nucleus whether `token` is one it issued (cached when it is).
     pub async fn validate(&self, token: &str) -> Validation {
         let now = clock::instant();
-        if self.cache.lock().is_ok_and(|mut c| c.hit(token, now)) {
+        if self
+            .cache
+            .lock()
+            .is_ok_and(|mut c| c.hit(token, now.into_std()))
+        {
             return Validation::Valid;
         }
         let (reply, rx) = oneshot::channel();
@@ -177,51 +146,11 @@ impl Nucleus {
         };
         if v == Validation::Valid {
             if let Ok(mut c) = self.cache.lock() {
-                c.insert(token, clock::instant());
+                c.insert(token, clock::instant().into_std());
             }
         }
         v
     }
-}
-
-/// The metric names of the reference (Greengrass telemetry documentation), with the counters.
-fn metrics(delta: &Telemetry) -> Vec<Metric> {
-    let m = |name: &str, value: i64| Metric {
-        name: name.to_owned(),
-        unit: MetricUnit::Bytes,
-        value: value.max(0) as f64,
-    };
-    vec![
-        m("BytesAppended", delta.bytes_appended),
-        m(
-            "BytesUploadedToIoTAnalytics",
-            delta.bytes_uploaded_to_iot_analytics,
-        ),
-        m("BytesUploadedToKinesis", delta.bytes_uploaded_to_kinesis),
-        m(
-            "BytesUploadedToIoTSiteWise",
-            delta.bytes_uploaded_to_iot_sitewise,
-        ),
-        m("BytesUploadedToS3", delta.bytes_uploaded_to_s3),
-    ]
-}
-
-/// `now - base`, per counter.
-fn delta(now: &Telemetry, base: &Telemetry) -> Telemetry {
-    Telemetry {
-        bytes_appended: now.bytes_appended - base.bytes_appended,
-        bytes_uploaded_to_kinesis: now.bytes_uploaded_to_kinesis - base.bytes_uploaded_to_kinesis,
-        bytes_uploaded_to_iot_sitewise: now.bytes_uploaded_to_iot_sitewise
-            - base.bytes_uploaded_to_iot_sitewise,
-        bytes_uploaded_to_iot_analytics: now.bytes_uploaded_to_iot_analytics
-            - base.bytes_uploaded_to_iot_analytics,
-        bytes_uploaded_to_s3: now.bytes_uploaded_to_s3 - base.bytes_uploaded_to_s3,
-        bytes_uploaded_to_http: now.bytes_uploaded_to_http - base.bytes_uploaded_to_http,
-    }
-}
-
-fn is_zero(d: &Telemetry) -> bool {
-    metrics(d).iter().all(|m| m.value == 0.0)
 }
 
 /// What the IPC task keeps across connections.
@@ -301,145 +230,199 @@ async fn session(
         Err(_) => return (Some("connect timed out".into()), false),
     };
     let (mut rd, mut wr) = sock.into_split();
-    let mut client = Client::new();
-    if let Err(e) = client.connect(st.settings.svcuid.expose()) {
+    let mut c = Conn {
+        client: Client::new(),
+        pending: HashMap::new(),
+        connected: false,
+    };
+    if let Err(e) = c.client.connect(st.settings.svcuid.expose()) {
         return (Some(e.to_string()), false);
     }
     let handshake_deadline = clock::instant() + CONNECT_TIMEOUT;
-    let mut pending: HashMap<StreamId, (Pending, Instant)> = HashMap::new();
     let mut buf = vec![0u8; 16 * 1024];
     let interval = st.settings.telemetry_interval;
     let mut tick = tokio::time::interval_at(clock::instant() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut connected = false;
     loop {
         // Publish the port, then (on its answer) report RUNNING, once the server listens.
-        if connected
-            && !st.announced
-            && !pending
-                .values()
-                .any(|(p, _)| matches!(p, Pending::Port(_) | Pending::Running))
-        {
-            let port = *port_rx.borrow();
-            if let Some(port) = port {
-                let mut value = serde_json::Map::new();
-                value.insert("port".into(), serde_json::Value::String(port.to_string()));
-                let req = Request::UpdateConfiguration {
-                    key_path: vec![],
-                    timestamp_ms: clock::now_ms(),
-                    value_to_merge: value,
-                };
-                match client.send(&req) {
-                    Ok(id) => {
-                        pending.insert(
-                            id,
-                            (Pending::Port(port), clock::instant() + REQUEST_TIMEOUT),
-                        );
-                    }
-                    Err(e) => return (Some(e.to_string()), connected),
-                }
-            }
+        let announced = c.announce(st, *port_rx.borrow());
+        if let Err(e) = announced {
+            return (Some(e), c.connected);
         }
-        while let Some(frame) = client.poll_transmit() {
+        while let Some(frame) = c.client.poll_transmit() {
             if let Err(e) = wr.write_all(&frame).await {
-                return (Some(format!("write failed: {e}")), connected);
+                return (Some(format!("write failed: {e}")), c.connected);
             }
         }
-        let next_deadline = if connected {
-            pending.values().map(|(_, d)| *d).min()
+        let next_deadline = if c.connected {
+            c.pending.values().map(|(_, d)| *d).min()
         } else {
             Some(handshake_deadline)
         };
-        tokio::select! {
-            read = rd.read(&mut buf) => {
-                let n = match read {
-                    Ok(0) => return (Some("the nucleus closed the IPC connection".into()), connected),
-                    Ok(n) => n,
-                    Err(e) => return (Some(format!("read failed: {e}")), connected),
-                };
-                client.handle_input(&buf[..n]);
-                loop {
-                    match client.poll_event() {
-                        Ok(None) => break,
-                        Ok(Some(Event::Connected)) => {
-                            connected = true;
-                            info!("connected to the Greengrass nucleus IPC");
-                        }
-                        Ok(Some(Event::Ping)) => debug!("IPC ping"),
-                        Ok(Some(Event::Response { stream_id, result, .. })) => {
-                            if let Some((p, _)) = pending.remove(&stream_id) {
-                                if let Err(e) = on_response(st, &mut client, &mut pending, p, result) {
-                                    return (Some(e), connected);
-                                }
-                            }
-                        }
-                        Err(e) => return (Some(e.to_string()), connected),
-                    }
-                }
-            }
-            cmd = validate_rx.recv(), if connected => {
-                let Some(cmd) = cmd else { return (None, connected) };
-                if cmd.reply.is_closed() {
-                    continue;
-                }
-                match client.send(&Request::ValidateAuthorizationToken(cmd.token)) {
-                    Ok(id) => {
-                        pending.insert(id, (Pending::Validate(cmd.reply), clock::instant() + VALIDATE_TIMEOUT));
-                    }
-                    Err(sm_ggipc::ProtocolError::Invalid(e)) => {
-                        let _ = cmd.reply.send(Validation::Invalid(e.to_string()));
-                    }
-                    Err(e) => return (Some(e.to_string()), connected),
-                }
-            }
+        let step = tokio::select! {
+            read = rd.read(&mut buf) => match read {
+                Ok(0) => Err("the nucleus closed the IPC connection".into()),
+                Ok(n) => c.input(st, &buf[..n]),
+                Err(e) => Err(format!("read failed: {e}")),
+            },
+            cmd = validate_rx.recv(), if c.connected => match cmd {
+                Some(cmd) => c.validate(cmd),
+                None => return (None, c.connected),
+            },
             changed = port_rx.changed(), if !st.announced => {
                 if changed.is_err() {
-                    return (None, connected);
+                    return (None, c.connected);
                 }
                 // Seen: announced above as soon as connected.
                 port_rx.borrow_and_update();
+                Ok(())
             }
-            _ = tick.tick(), if connected => {
-                if pending.values().any(|(p, _)| matches!(p, Pending::Metrics(_))) {
-                    continue;
+            _ = tick.tick(), if c.connected => c.report(st),
+            () = sleep_until_opt(next_deadline) => c.expire(),
+        };
+        if let Err(e) = step {
+            return (Some(e), c.connected);
+        }
+    }
+}
+
+/// One IPC connection: the protocol client, the requests in flight with their deadlines,
+/// and whether the nucleus accepted it. Each method's `Err` ends the connection (why).
+struct Conn {
+    client: Client,
+    pending: HashMap<StreamId, (Pending, Instant)>,
+    connected: bool,
+}
+
+impl Conn {
+    fn send(&mut self, req: &Request, p: Pending, timeout: Duration) -> Result<(), String> {
+        let id = self.client.send(req).map_err(|e| e.to_string())?;
+        self.pending.insert(id, (p, clock::instant() + timeout));
+        Ok(())
+    }
+
+    /// Publishes `port` once connected, unless done or under way.
+    fn announce(&mut self, st: &State, port: Option<u16>) -> Result<(), String> {
+        let under_way = self
+            .pending
+            .values()
+            .any(|(p, _)| matches!(p, Pending::Port(_) | Pending::Running));
+        let Some(port) = port.filter(|_| self.connected && !st.announced && !under_way) else {
+            return Ok(());
+        };
+        let mut value = serde_json::Map::new();
+        value.insert("port".into(), serde_json::Value::String(port.to_string()));
+        let req = Request::UpdateConfiguration {
+            key_path: vec![],
+            timestamp_ms: clock::now_ms(),
+            value_to_merge: value,
+        };
+        self.send(&req, Pending::Port(port), REQUEST_TIMEOUT)
+    }
+
+    /// Bytes from the nucleus: the handshake's answer, pings, responses.
+    fn input(&mut self, st: &mut State, bytes: &[u8]) -> Result<(), String> {
+        self.client.handle_input(bytes);
+        loop {
+            match self.client.poll_event().map_err(|e| e.to_string())? {
+                None => return Ok(()),
+                Some(Event::Connected) => {
+                    self.connected = true;
+                    info!("connected to the Greengrass nucleus IPC");
                 }
-                let now = st.telemetry.snapshot();
-                let d = delta(&now, &st.acked);
-                if is_zero(&d) {
-                    continue;
-                }
-                match client.send(&Request::PutComponentMetric(metrics(&d))) {
-                    Ok(id) => {
-                        pending.insert(id, (Pending::Metrics(now), clock::instant() + REQUEST_TIMEOUT));
-                    }
-                    Err(e) => return (Some(e.to_string()), connected),
-                }
-            }
-            () = sleep_until_opt(next_deadline) => {
-                if !connected {
-                    return (Some(format!("no CONNECT_ACK within {} s", CONNECT_TIMEOUT.as_secs())), false);
-                }
-                let now = clock::instant();
-                let expired: Vec<StreamId> = pending.iter().filter(|(_, (_, d))| *d <= now).map(|(id, _)| *id).collect();
-                for id in expired {
-                    client.abandon(id);
-                    if let Some((p, _)) = pending.remove(&id) {
-                        let what = match p {
-                            Pending::Validate(reply) => {
-                                let _ = reply.send(Validation::Unavailable("the nucleus did not answer in time".into()));
-                                continue;
-                            }
-                            Pending::Port(_) => "UpdateConfiguration (port)",
-                            Pending::Running => "UpdateState (RUNNING)",
-                            Pending::Metrics(_) => "PutComponentMetric",
-                        };
-                        warn!("the nucleus did not answer {what} within {} s", REQUEST_TIMEOUT.as_secs());
-                        // A stuck nucleus connection: start a fresh one (which announces again).
-                        return (Some(format!("{what} timed out")), connected);
+                Some(Event::Ping) => debug!("IPC ping"),
+                Some(Event::Response {
+                    stream_id, result, ..
+                }) => {
+                    if let Some((p, _)) = self.pending.remove(&stream_id) {
+                        self.on_response(st, p, result)?;
                     }
                 }
             }
         }
+    }
+
+    /// Asks the nucleus about a client's token.
+    fn validate(&mut self, cmd: ValidateCmd) -> Result<(), String> {
+        if cmd.reply.is_closed() {
+            return Ok(());
+        }
+        match self
+            .client
+            .send(&Request::ValidateAuthorizationToken(cmd.token))
+        {
+            Ok(id) => {
+                let deadline = clock::instant() + VALIDATE_TIMEOUT;
+                self.pending
+                    .insert(id, (Pending::Validate(cmd.reply), deadline));
+                Ok(())
+            }
+            Err(sm_ggipc::ProtocolError::Invalid(e)) => {
+                let _ = cmd.reply.send(Validation::Invalid(e.to_string()));
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The telemetry tick: reports the counters' growth since the last acknowledged report.
+    fn report(&mut self, st: &State) -> Result<(), String> {
+        if self
+            .pending
+            .values()
+            .any(|(p, _)| matches!(p, Pending::Metrics(_)))
+        {
+            return Ok(());
+        }
+        let now = st.telemetry.snapshot();
+        let d = telemetry_delta(&now, &st.acked);
+        if is_zero(&d) {
+            return Ok(());
+        }
+        let req = Request::PutComponentMetric(metrics(&d));
+        self.send(&req, Pending::Metrics(now), REQUEST_TIMEOUT)
+    }
+
+    /// A deadline passed: the handshake's, or a request's (a validation is answered
+    /// "unavailable"; anything else means a stuck connection, replaced by a fresh one, which
+    /// announces again).
+    fn expire(&mut self) -> Result<(), String> {
+        if !self.connected {
+            return Err(format!(
+                "no CONNECT_ACK within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ));
+        }
+        let now = clock::instant();
+        let expired: Vec<StreamId> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.client.abandon(id);
+            let Some((p, _)) = self.pending.remove(&id) else {
+                continue;
+            };
+            let what = match p {
+                Pending::Validate(reply) => {
+                    let _ = reply.send(Validation::Unavailable(
+                        "the nucleus did not answer in time".into(),
+                    ));
+                    continue;
+                }
+                Pending::Port(_) => "UpdateConfiguration (port)",
+                Pending::Running => "UpdateState (RUNNING)",
+                Pending::Metrics(_) => "PutComponentMetric",
+            };
+            warn!(
+                "the nucleus did not answer {what} within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            );
+            return Err(format!("{what} timed out"));
+        }
+        Ok(())
     }
 }
 
@@ -450,67 +433,68 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// Acts on the answer to one of our requests. `Err` ends the connection.
-fn on_response(
-    st: &mut State,
-    client: &mut Client,
-    pending: &mut HashMap<StreamId, (Pending, Instant)>,
-    p: Pending,
-    result: Result<Response, OperationError>,
-) -> Result<(), String> {
-    match p {
-        Pending::Validate(reply) => {
-            let v = match result {
-                Ok(Response::ValidateAuthorizationToken { is_valid: true }) => Validation::Valid,
-                Ok(_) => Validation::Invalid("the nucleus answered isValid=false".into()),
-                Err(e) if e.kind == ErrorKind::InvalidToken => Validation::Invalid(e.message),
-                Err(e) if e.kind == ErrorKind::Unauthorized => {
-                    error!(
+impl Conn {
+    /// Acts on the answer to one of our requests.
+    fn on_response(
+        &mut self,
+        st: &mut State,
+        p: Pending,
+        result: Result<Response, OperationError>,
+    ) -> Result<(), String> {
+        match p {
+            Pending::Validate(reply) => {
+                let v = match result {
+                    Ok(Response::ValidateAuthorizationToken { is_valid: true }) => {
+                        Validation::Valid
+                    }
+                    Ok(_) => Validation::Invalid("the nucleus answered isValid=false".into()),
+                    Err(e) if e.kind == ErrorKind::InvalidToken => Validation::Invalid(e.message),
+                    Err(e) if e.kind == ErrorKind::Unauthorized => {
+                        error!(
                         "the nucleus does not let this component validate client tokens ({e}): \
                          the component must be named aws.greengrass.StreamManager"
                     );
-                    Validation::Unauthorized(e.message)
+                        Validation::Unauthorized(e.message)
+                    }
+                    Err(e) => {
+                        Validation::Unavailable(format!("ValidateAuthorizationToken failed: {e}"))
+                    }
+                };
+                let _ = reply.send(v);
+            }
+            Pending::Port(port) => {
+                match result {
+                    Ok(_) => info!(
+                        port,
+                        "published the port under the component configuration key `port`"
+                    ),
+                    Err(e) => warn!(
+                        port,
+                        "could not publish the port under the configuration key `port`: {e}"
+                    ),
                 }
-                Err(e) => {
-                    Validation::Unavailable(format!("ValidateAuthorizationToken failed: {e}"))
+                info!("Stream Manager reporting the state: RUNNING");
+                let req = Request::UpdateState(LifecycleState::Running);
+                self.send(&req, Pending::Running, REQUEST_TIMEOUT)?;
+            }
+            Pending::Running => {
+                st.announced = true;
+                match result {
+                    Ok(_) => info!("the nucleus accepted the state RUNNING"),
+                    Err(e) => error!("the nucleus refused the state RUNNING: {e}"),
                 }
-            };
-            let _ = reply.send(v);
-        }
-        Pending::Port(port) => {
-            match result {
-                Ok(_) => info!(
-                    port,
-                    "published the port under the component configuration key `port`"
-                ),
-                Err(e) => warn!(
-                    port,
-                    "could not publish the port under the configuration key `port`: {e}"
-                ),
             }
-            info!("Stream Manager reporting the state: RUNNING");
-            let id = client
-                .send(&Request::UpdateState(LifecycleState::Running))
-                .map_err(|e| e.to_string())?;
-            pending.insert(id, (Pending::Running, clock::instant() + REQUEST_TIMEOUT));
+            Pending::Metrics(snapshot) => match result {
+                Ok(_) => {
+                    debug!("telemetry metrics sent to the nucleus");
+                    st.acked = snapshot;
+                }
+                // Not acknowledged: these bytes go out with the next report.
+                Err(e) => warn!("the nucleus refused the telemetry metrics: {e}"),
+            },
         }
-        Pending::Running => {
-            st.announced = true;
-            match result {
-                Ok(_) => info!("the nucleus accepted the state RUNNING"),
-                Err(e) => error!("the nucleus refused the state RUNNING: {e}"),
-            }
-        }
-        Pending::Metrics(snapshot) => match result {
-            Ok(_) => {
-                debug!("telemetry metrics sent to the nucleus");
-                st.acked = snapshot;
-            }
-            // Not acknowledged: these bytes go out with the next report.
-            Err(e) => warn!("the nucleus refused the telemetry metrics: {e}"),
-        },
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -518,44 +502,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_expires_and_stays_bounded() {
-        let t0 = Instant::now();
-        let mut c = TokenCache::default();
-        assert!(!c.hit("a", t0));
-        c.insert("a", t0);
-        assert!(c.hit("a", t0 + Duration::from_secs(59)));
-        assert!(!c.hit("a", t0 + CACHE_TTL));
-        assert!(c.valid_until.is_empty(), "an expired entry is dropped");
-        for i in 0..CACHE_MAX {
-            c.insert(&format!("t{i}"), t0);
-        }
-        assert_eq!(c.valid_until.len(), CACHE_MAX);
-        // Full of live entries: the next insert starts over.
-        c.insert("new", t0);
-        assert_eq!(c.valid_until.len(), 1);
-        assert!(c.hit("new", t0));
-        // Full with expired entries: only those go.
-        for i in 0..CACHE_MAX - 1 {
-            c.insert(&format!("old{i}"), t0);
-        }
-        let later = t0 + CACHE_TTL + Duration::from_secs(1);
-        c.insert("fresh", later);
-        c.insert("fresh2", later);
-        assert!(c.hit("fresh", later) && c.hit("fresh2", later));
-        assert_eq!(c.valid_until.len(), 2);
-    }
-
-    #[test]
     fn metrics_are_deltas_with_the_reference_names() {
         let c = Counters::default();
         c.appended(100);
         c.uploaded(sm_model::ExportKind::Kinesis, 40);
         let base = c.snapshot();
-        assert!(is_zero(&delta(&base, &base)));
+        assert!(is_zero(&telemetry_delta(&base, &base)));
         c.appended(5);
         c.uploaded(sm_model::ExportKind::S3TaskExecutor, 7);
         c.uploaded(sm_model::ExportKind::Http, 9);
-        let d = delta(&c.snapshot(), &base);
+        let d = telemetry_delta(&c.snapshot(), &base);
         let m = metrics(&d);
         let got: Vec<(&str, f64)> = m.iter().map(|m| (m.name.as_str(), m.value)).collect();
         assert_eq!(
@@ -568,10 +524,10 @@ mod tests {
                 ("BytesUploadedToS3", 7.0),
             ]
         );
-        assert!(m.iter().all(|m| m.unit == MetricUnit::Bytes));
+        assert!(m.iter().all(|m| m.unit == sm_ggipc::MetricUnit::Bytes));
         // HTTP has no reference metric: bytes sent there alone make no report.
         let base = c.snapshot();
         c.uploaded(sm_model::ExportKind::Http, 1);
-        assert!(is_zero(&delta(&c.snapshot(), &base)));
+        assert!(is_zero(&telemetry_delta(&c.snapshot(), &base)));
     }
 }

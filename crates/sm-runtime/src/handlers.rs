@@ -12,12 +12,8 @@ use sm_wire::{encode_append_success, encode_frame, encode_status, Op, Request};
 use tracing::debug;
 
 use crate::clock;
-use crate::store::{OpError, ReadOutcome, Store};
+use crate::store::{ReadOutcome, Store, StoreError, SOFT_READ_BYTES};
 use crate::telemetry::Counters;
-
-/// Preferred size of a read response; a read returns fewer messages rather than exceed it,
-/// unless that would be fewer than `minMessageCount`.
-const SOFT_READ_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The longest a long-poll read waits, whatever it asks (the SDK caps it at its own timeout).
 const MAX_READ_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -35,7 +31,7 @@ pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Re
     let id = req.request_id().map(str::to_owned);
     let mut out = BytesMut::new();
     let result = match validate::request_id(id.as_deref()) {
-        Err(e) => Err(OpError::from(e)),
+        Err(e) => Err(StoreError::from(e)),
         Ok(_) => match req {
             Request::CreateMessageStream(r) => create(store, r).map(|()| None),
             Request::UpdateMessageStream(r) => update(store, r).map(|()| None),
@@ -91,13 +87,13 @@ pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Re
             );
         }
         Err(e) => {
-            debug!(?op, request_id = ?id, status = ?e.status, "request failed: {}", e.message);
+            debug!(?op, request_id = ?id, status = ?e.status(), "request failed: {e}");
             out.clear();
             encode_status(
                 op.response(),
                 id.as_deref(),
-                e.status,
-                Some(&e.message),
+                e.status(),
+                Some(&e.to_string()),
                 &mut out,
             );
         }
@@ -107,33 +103,31 @@ pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Re
 
 type Encoded = Option<Result<usize, sm_wire::EncodeError>>;
 
-fn definition(r: StreamDefinitionRequest) -> Result<sm_model::MessageStreamDefinition, OpError> {
-    let def = r
-        .definition
-        .ok_or_else(|| validate::ValidationError::new("definition is required"))?;
-    validate::definition(&def)?;
-    Ok(def)
+/// The request's definition (the store validates it).
+fn definition(r: StreamDefinitionRequest) -> Result<sm_model::MessageStreamDefinition, StoreError> {
+    Ok(r.definition
+        .ok_or_else(|| validate::ValidationError::new("definition is required"))?)
 }
 
-fn create(store: &Store, r: StreamDefinitionRequest) -> Result<(), OpError> {
+fn create(store: &Store, r: StreamDefinitionRequest) -> Result<(), StoreError> {
     store.create(definition(r)?)
 }
 
-fn update(store: &Store, r: StreamDefinitionRequest) -> Result<(), OpError> {
+fn update(store: &Store, r: StreamDefinitionRequest) -> Result<(), StoreError> {
     store.update(definition(r)?)
 }
 
-fn valid_name<'a>(field: &str, v: Option<&'a str>) -> Result<&'a str, OpError> {
+fn valid_name<'a>(field: &str, v: Option<&'a str>) -> Result<&'a str, StoreError> {
     let name = validate::required(field, v)?;
     validate::name(field, name)?;
     Ok(name)
 }
 
-fn stream_name(field: &str, v: Option<&str>) -> Result<String, OpError> {
+fn stream_name(field: &str, v: Option<&str>) -> Result<String, StoreError> {
     valid_name(field, v).map(str::to_owned)
 }
 
-fn delete(store: &Store, r: NamedRequest) -> Result<(), OpError> {
+fn delete(store: &Store, r: NamedRequest) -> Result<(), StoreError> {
     store.delete(&stream_name("name", r.name.as_deref())?)
 }
 
@@ -143,7 +137,7 @@ fn describe(
     r: &NamedRequest,
     id: Option<String>,
     out: &mut BytesMut,
-) -> Result<Encoded, OpError> {
+) -> Result<Encoded, StoreError> {
     let s = store.get(&stream_name("name", r.name.as_deref())?)?;
     let resp = DescribeMessageStreamResponse {
         request_id: id,
@@ -175,7 +169,7 @@ pub async fn append_batch(
     let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
     let mut group_name = String::new();
     for r in reqs {
-        let valid = || -> Result<(), OpError> {
+        let valid = || -> Result<(), StoreError> {
             validate::request_id(r.request_id.as_deref())?;
             valid_name("name", r.name.as_deref())?;
             validate::payload(r.payload.as_deref())?;
@@ -211,7 +205,7 @@ async fn append_group(
         Ok(s) => {
             let payloads: Vec<&[u8]> = group.iter().map(|(_, p)| &p[..]).collect();
             let written = s.write_batch(&payloads);
-            s.settle(written).await
+            s.settle_async(written).await
         }
         Err(e) => vec![Err(e); group.len()],
     };
@@ -219,7 +213,7 @@ async fn append_group(
         match &result {
             Ok(_) => telemetry.appended(payload.len() as u64),
             // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
-            Err(e) if e.status == ResponseStatusCode::UnknownFailure => {
+            Err(e) if e.is_io() => {
                 telemetry.append_io_error();
             }
             Err(_) => {}
@@ -228,18 +222,18 @@ async fn append_group(
     }
 }
 
-fn answer_append(id: Option<&str>, result: Result<i64, OpError>, out: &mut BytesMut) {
+fn answer_append(id: Option<&str>, result: Result<i64, StoreError>, out: &mut BytesMut) {
     match result {
         Ok(seq) => {
             encode_append_success(id, seq, out);
         }
         Err(e) => {
-            debug!(request_id = ?id, status = ?e.status, "append failed: {}", e.message);
+            debug!(request_id = ?id, status = ?e.status(), "append failed: {e}");
             encode_status(
                 Op::AppendMessageResponse,
                 id,
-                e.status,
-                Some(&e.message),
+                e.status(),
+                Some(&e.to_string()),
                 out,
             );
         }
@@ -252,7 +246,7 @@ async fn read(
     r: ReadMessagesRequest,
     id: Option<String>,
     out: &mut BytesMut,
-) -> Result<Encoded, OpError> {
+) -> Result<Encoded, StoreError> {
     let name = stream_name("streamName", r.stream_name.as_deref())?;
     let o = r.read_messages_options.unwrap_or_default();
     validate::read_options(&o)?;
@@ -266,27 +260,24 @@ async fn read(
     let deadline = clock::instant() + wait;
     let hard = u64::from(limits.max_frame);
     let s = store.get(&name)?;
-    let mut changed = s.subscribe();
     let messages = loop {
-        // Mark the current version seen before looking, so no append is missed in between.
-        changed.borrow_and_update();
+        // The version before looking, so no append in between is missed.
+        let seen = s.changes().version();
         match s.try_read(start, min, max, SOFT_READ_BYTES.min(hard), hard)? {
             ReadOutcome::Messages(m) => break m,
             ReadOutcome::NotEnough => {}
         }
         if clock::instant() >= deadline {
-            return Err(OpError::new(
-                ResponseStatusCode::NotEnoughMessages,
-                format!(
-                    "fewer than {min} messages from sequence number {start} in stream {name:?} within {} ms",
-                    wait.as_millis()
-                ),
-            ));
+            return Err(StoreError::NotEnough {
+                stream: name,
+                min,
+                start,
+                waited_ms: wait.as_millis(),
+            });
         }
+        // A delete wakes the wait too; the next attempt then answers ResourceNotFound.
         tokio::select! {
-            r = changed.changed() => if r.is_err() {
-                return Err(OpError::new(ResponseStatusCode::ResourceNotFound, format!("stream {name:?} was deleted")));
-            },
+            () = s.changes().changed(seen) => {}
             () = tokio::time::sleep_until(deadline) => {}
         }
     };

@@ -39,7 +39,6 @@ use tracing::{error, info, warn};
 use auth::Authenticator;
 use config::{Args, AuthSource, Config};
 use server::Shared;
-use store::Store;
 
 /// How often TTL retention runs.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
@@ -50,7 +49,7 @@ pub fn main() -> ExitCode {
     let filter = config::log_filter(&args.log_level).unwrap_or("info");
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,sm_runtime={filter},stream_manager={filter}"
+            "warn,sm_runtime={filter},sm_store={filter},stream_manager={filter}"
         )))
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -101,7 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("token validation by the nucleus needs its IPC settings")
         }
     };
-    let store = tokio::task::block_in_place(|| Store::open(&config.store_root))?;
+    let store = tokio::task::block_in_place(|| store::open(&config.store_root))?;
     let addr = std::net::SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
         .await

@@ -311,8 +311,11 @@ impl Manager {
 
     /// Runs until the task is aborted.
     pub async fn run(mut self) {
-        let activity = self.store.activity().clone();
+        let store = self.store.clone();
+        let activity = store.activity();
         loop {
+            // Read before looking: an append or definition change after it ends the wait.
+            let seen = activity.version();
             let now = clock::now_ms();
             let generation = self.store.generation();
             if generation != self.generation {
@@ -327,7 +330,7 @@ impl Manager {
                 Duration::from_millis(t.saturating_sub(now).clamp(1, MAX_BACKOFF_MS as i64) as u64)
             });
             tokio::select! {
-                () = activity.notified() => {}
+                () = activity.changed(seen) => {}
                 Some(r) = self.rx.recv() => self.on_report(r),
                 () = sleep_or_forever(wait) => {}
             }
@@ -522,8 +525,8 @@ impl Manager {
                     return;
                 }
                 Err(err) => {
-                    warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {}", err.message);
-                    e.progress.error_message = Some(err.message);
+                    warn!(stream = %e.stream_name, export = %e.identifier, "cannot read the next batch: {err}");
+                    e.progress.error_message = Some(err.to_string());
                     e.progress.last_export_time = now;
                     e.progress.errors += 1;
                     let _ = e

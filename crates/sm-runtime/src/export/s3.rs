@@ -27,7 +27,6 @@ use tracing::{info, warn};
 use super::SendResult;
 use crate::aws::Aws;
 use crate::clock;
-use crate::store::fsutil::{fnv1a, replace};
 use crate::store::{OwnedMessage, Store};
 
 /// Largest file sent in one `PutObject` whatever the threshold says: bigger files go up in
@@ -116,31 +115,25 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl S3Destination {
-    fn state_path(&self, stream: &str) -> Option<PathBuf> {
-        let dir = self.store.get(stream).ok()?.folder()?;
-        Some(dir.join(format!(
-            "s3task-{:016x}.json",
-            fnv1a(self.export.as_bytes())
-        )))
-    }
-
     fn load_state(&self, stream: &str) -> Option<ResumeState> {
-        let p = self.state_path(stream)?;
-        serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+        let bytes = self.store.get(stream).ok()?.upload_state(&self.export)?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     fn save_state(&self, stream: &str, s: &ResumeState) {
-        if let Some(p) = self.state_path(stream) {
-            let bytes = serde_json::to_vec(s).unwrap_or_default();
-            if let Err(e) = replace(&p, &bytes, true) {
-                warn!(stream, export = %self.export, "could not save the upload's resume state: {e}");
-            }
+        let bytes = serde_json::to_vec(s).unwrap_or_default();
+        let saved = self
+            .store
+            .get(stream)
+            .and_then(|st| st.set_upload_state(&self.export, &bytes));
+        if let Err(e) = saved {
+            warn!(stream, export = %self.export, "could not save the upload's resume state: {e}");
         }
     }
 
     fn clear_state(&self, stream: &str) {
-        if let Some(p) = self.state_path(stream) {
-            let _ = std::fs::remove_file(p);
+        if let Ok(s) = self.store.get(stream) {
+            let _ = s.clear_upload_state(&self.export);
         }
     }
 
@@ -185,8 +178,8 @@ impl S3Destination {
         };
         match self.store.get(status_stream) {
             Ok(s) => {
-                if let Err(e) = s.append(&json).await {
-                    warn!(status_stream = %status_stream, "could not write a status message: {}", e.message);
+                if let Err(e) = s.append_async(&json).await {
+                    warn!(status_stream = %status_stream, "could not write a status message: {e}");
                 }
             }
             Err(_) => {

@@ -1,28 +1,22 @@
 //! The durability side of a stream: group commit snapshots, lazy indexing of segments (and
-//! the corruption it finds), tail checkpoints, retried removals, and the parallel start-up
-//! of the store.
+//! the corruption it finds), tail checkpoints and retried removals.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::PoisonError;
 
 use sm_log::{IndexDamage, ReadPlan};
-use sm_model::ResponseStatusCode;
 use tracing::{debug, warn};
 
-use super::faults::Faults;
-use super::segments::Segments;
-use super::{load_stream, OpError, State, Store, Stream};
+use crate::commit::SyncSnapshot;
+use crate::segments::Segments;
+use crate::store::Store;
+use crate::stream::{State, Stream};
+use crate::StoreError;
 
 impl Stream {
-    /// Number of fsyncs group commit has run for this stream's appends.
-    pub fn fsync_count(&self) -> u64 {
-        self.commit.fsyncs()
-    }
-
     /// What a group commit leader syncs: the active segment and the next sequence number.
-    pub(super) fn sync_snapshot(&self) -> Option<(Arc<File>, u64)> {
+    pub(crate) fn sync_snapshot(&self) -> SyncSnapshot {
         let st = self.lock();
         if st.deleted {
             return None;
@@ -33,13 +27,13 @@ impl Stream {
     }
 
     /// Plans a read, indexing the segments it reaches first (once each).
-    pub(super) fn plan_read_indexed(
+    pub(crate) fn plan_read_indexed(
         &self,
         st: &mut State,
         start: u64,
         max: u64,
         max_bytes: u64,
-    ) -> Result<ReadPlan, OpError> {
+    ) -> Result<ReadPlan, StoreError> {
         // Indexes to drop wait until the plan is made: dropping one the plan still needs would
         // make it ask for that one again, forever.
         let mut evicted = Vec::new();
@@ -63,7 +57,7 @@ impl Stream {
     }
 
     /// Indexes (or re-indexes) one segment; returns whether it found new damage.
-    fn index(&self, st: &mut State, base: u64) -> Result<bool, OpError> {
+    fn index(&self, st: &mut State, base: u64) -> Result<bool, StoreError> {
         let mut evicted = Vec::new();
         let r = self.index_keeping(st, base, &mut evicted);
         for b in evicted {
@@ -78,7 +72,7 @@ impl Stream {
         st: &mut State,
         base: u64,
         evicted: &mut Vec<u64>,
-    ) -> Result<bool, OpError> {
+    ) -> Result<bool, StoreError> {
         let Some(req) = st.log.index_request(base) else {
             return Ok(false);
         };
@@ -86,13 +80,10 @@ impl Stream {
             return Ok(false);
         };
         let index = files.index(&req).map_err(|e| {
-            OpError::new(
-                ResponseStatusCode::MessageStoreReadError,
-                format!(
-                    "reading segment {base} of stream {:?} failed: {e}",
-                    self.name
-                ),
-            )
+            StoreError::Read(format!(
+                "reading segment {base} of stream {:?} failed: {e}",
+                self.name
+            ))
         })?;
         debug!(stream = %self.name, segment = base, records = req.count, "segment indexed");
         let damage = st.log.apply_index(index);
@@ -110,7 +101,7 @@ impl Stream {
     }
 
     /// Re-indexes a segment after a read found a record failing its checks.
-    pub(super) fn reindex(&self, st: &mut State, base: u64) -> Result<bool, OpError> {
+    pub(crate) fn reindex(&self, st: &mut State, base: u64) -> Result<bool, StoreError> {
         self.index(st, base)
     }
 
@@ -128,13 +119,13 @@ impl Stream {
 
     /// Periodic upkeep under the stream's lock (the TTL tick): index what TTL needs to
     /// decide, and retry failed segment removals.
-    pub(super) fn maintain(&self, st: &mut State, now_ms: i64) {
+    pub(crate) fn maintain(&self, st: &mut State, now_ms: i64) {
         for _ in 0..st.log.segment_bases().count() {
             let Some(base) = st.log.expire_needs_index(now_ms) else {
                 break;
             };
             if let Err(e) = self.index(st, base) {
-                warn!(stream = %self.name, segment = base, "indexing for TTL failed: {}", e.message);
+                warn!(stream = %self.name, segment = base, "indexing for TTL failed: {e}");
                 break;
             }
         }
@@ -145,7 +136,7 @@ impl Stream {
 
     /// Writes the active segment's checkpoint if it moved: fsync the segment (outside the
     /// lock), then replace the checkpoint file.
-    pub(super) fn checkpoint_tick(&self) {
+    pub(crate) fn checkpoint_tick(&self) {
         let (file, ckpt) = {
             let st = self.lock();
             let Segments::File(files) = &st.segments else {
@@ -162,7 +153,7 @@ impl Stream {
             };
             (file, ckpt)
         };
-        if let Err(e) = super::fsutil::fdatasync(&file) {
+        if let Err(e) = crate::fsutil::fdatasync(&file) {
             warn!(stream = %self.name, "fsync for the tail checkpoint failed: {e}");
             return;
         }
@@ -178,7 +169,7 @@ impl Stream {
     }
 
     /// Writes the checkpoint after the caller synced the active segment (shutdown).
-    pub(super) fn write_checkpoint(st: &mut State) -> std::io::Result<()> {
+    pub(crate) fn write_checkpoint(st: &mut State) -> std::io::Result<()> {
         let ckpt = st.log.tail_checkpoint();
         match (st.segments.file(), ckpt) {
             (Some(f), Some(c)) if f.checkpoint() != Some(c) => f.write_checkpoint(c),
@@ -189,8 +180,9 @@ impl Stream {
 
 impl Store {
     /// Removes a deleted stream's folder; a failure is retried on the next TTL tick.
-    pub(super) fn remove_trash(&self, trash: PathBuf) {
+    pub(crate) fn remove_trash(&self, trash: PathBuf) {
         let removed = self
+            .ctx
             .faults
             .check_removal()
             .and_then(|()| fs::remove_dir_all(&trash));
@@ -198,18 +190,18 @@ impl Store {
             warn!(folder = %trash.display(), "removing a deleted stream's files failed: {e}; will retry");
             self.pending_trash
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .push(trash);
         }
     }
 
     /// Retries failed folder removals and writes the streams' tail checkpoints.
-    pub(super) fn upkeep(&self) {
+    pub(crate) fn upkeep(&self) {
         let pending = std::mem::take(
             &mut *self
                 .pending_trash
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+                .unwrap_or_else(PoisonError::into_inner),
         );
         for t in pending {
             self.remove_trash(t);
@@ -225,7 +217,7 @@ impl Store {
         let trash = self
             .pending_trash
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .len();
         let streams = self.streams();
         trash
@@ -234,40 +226,4 @@ impl Store {
                 .map(|s| s.lock().segments.file().map_or(0, |f| f.pending()))
                 .sum::<usize>()
     }
-}
-
-type Loaded = (PathBuf, anyhow::Result<Option<Stream>>);
-
-/// Loads the stream folders on a few threads (start-up is mostly waiting on the disk).
-pub(super) fn load_all(
-    folders: Vec<PathBuf>,
-    faults: &Arc<Faults>,
-    activity: &Arc<tokio::sync::Notify>,
-) -> Vec<Loaded> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8)
-        .min(folders.len().max(1));
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<anyhow::Result<Option<Stream>>>>> =
-        Mutex::new((0..folders.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(dir) = folders.get(i) else { break };
-                let r = load_stream(dir, faults, activity);
-                out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
-            });
-        }
-    });
-    let results = out.into_inner().unwrap_or_else(|p| p.into_inner());
-    folders
-        .into_iter()
-        .zip(results)
-        .map(|(dir, r)| {
-            let r = r.unwrap_or_else(|| Err(anyhow::anyhow!("stream folder was not loaded")));
-            (dir, r)
-        })
-        .collect()
 }

@@ -7,10 +7,8 @@
 //! and its error and retry counts in the export manager's [`ExportProgress`] (the same record
 //! describe shows). A scrape takes a [`Snapshot`] of them ([`collect`], on the blocking pool:
 //! it reads the ingest time of each export's oldest pending message) and renders it with the
-//! pure [`render::render`] and [`render::health`]. A background task writes and removes a probe
+//! pure `sm_metrics::render` and `sm_metrics::health`. A background task writes and removes a probe
 //! file in the store root every [`PROBE_EVERY`] (no fsync) for the health's "store writable".
-
-pub mod render;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -26,8 +24,9 @@ use tracing::{debug, info, warn};
 use crate::clock;
 use crate::server::Shared;
 use crate::store::checkpoints::ExportProgress;
-use render::{DaemonMetrics, ExportMetrics, StreamMetrics};
-pub use render::{Snapshot, StoreProbe};
+use sm_metrics::http::{find_head_end, response, route, Route, MAX_REQUEST_BYTES};
+use sm_metrics::{DaemonMetrics, ExportMetrics, StreamMetrics};
+pub use sm_metrics::{Snapshot, StoreProbe};
 
 /// Endpoint settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +41,6 @@ pub struct MetricsConfig {
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// Name of the probe file in the store root (never a folder, so never taken for a stream).
 pub const PROBE_FILE: &str = ".health-probe";
-/// Largest request head read.
-const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// How long a client may take to send its request, and to read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, and how many bytes, the rest of a request is read and dropped after the answer.
@@ -226,70 +223,6 @@ pub fn collect(
     }
 }
 
-/// What a request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /metrics`.
-    Metrics,
-    /// `GET /health`.
-    Health,
-    /// Anything else: the status and a one-line reason.
-    Refused(u16, &'static str),
-}
-
-/// Routes a request head (the bytes before the blank line). Only the request line is read;
-/// headers are ignored.
-pub fn route(head: &[u8]) -> Route {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let Ok(line) = std::str::from_utf8(line) else {
-        return Route::Refused(400, "the request line is not UTF-8");
-    };
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::Refused(400, "malformed request line");
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Route::Refused(400, "only HTTP/1.x is served");
-    }
-    if method != "GET" {
-        return Route::Refused(405, "only GET is served");
-    }
-    match target.split('?').next().unwrap_or_default() {
-        "/metrics" => Route::Metrics,
-        "/health" => Route::Health,
-        _ => Route::Refused(404, "not found: GET /metrics or /health"),
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
-}
-
-/// A whole HTTP/1.1 response that closes the connection.
-fn response(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{}\r\n",
-        reason(status),
-        body.len(),
-        if status == 405 { "Allow: GET\r\n" } else { "" },
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
 /// Reads a request head: up to the blank line, at most [`MAX_REQUEST_BYTES`].
 async fn read_head(sock: &mut TcpStream) -> Result<Vec<u8>, u16> {
     let mut buf = Vec::with_capacity(512);
@@ -308,12 +241,6 @@ async fn read_head(sock: &mut TcpStream) -> Result<Vec<u8>, u16> {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-}
-
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
-    let lf = buf.windows(2).position(|w| w == b"\n\n");
-    crlf.into_iter().chain(lf).min()
 }
 
 async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) {
@@ -344,11 +271,11 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
                 }
                 Ok(snapshot) if r == Route::Metrics => response(
                     200,
-                    render::CONTENT_TYPE,
-                    render::render(&snapshot).as_bytes(),
+                    sm_metrics::CONTENT_TYPE,
+                    sm_metrics::render(&snapshot).as_bytes(),
                 ),
                 Ok(snapshot) => {
-                    let h = render::health(&snapshot);
+                    let h = sm_metrics::health(&snapshot);
                     let mut body = h.body.to_string();
                     body.push('\n');
                     response(h.http_status, "application/json", body.as_bytes())
@@ -425,52 +352,6 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x"), Route::Metrics);
-        assert_eq!(route(b"GET /metrics?name[]=x HTTP/1.0"), Route::Metrics);
-        assert_eq!(route(b"GET /health HTTP/1.1\nAccept: */*"), Route::Health);
-        assert!(matches!(route(b"GET / HTTP/1.1"), Route::Refused(404, _)));
-        assert!(matches!(
-            route(b"GET /metrics/x HTTP/1.1"),
-            Route::Refused(404, _)
-        ));
-        assert!(matches!(
-            route(b"POST /metrics HTTP/1.1"),
-            Route::Refused(405, _)
-        ));
-        assert!(matches!(
-            route(b"HEAD /health HTTP/1.1"),
-            Route::Refused(405, _)
-        ));
-        assert!(matches!(route(b"GET /metrics"), Route::Refused(400, _)));
-        assert!(matches!(
-            route(b"GET /metrics HTTP/2.0"),
-            Route::Refused(400, _)
-        ));
-        assert!(matches!(
-            route(b"GET  /metrics HTTP/1.1"),
-            Route::Refused(400, _)
-        ));
-        assert!(matches!(route(b"\xff\xfe"), Route::Refused(400, _)));
-        assert!(matches!(route(b""), Route::Refused(400, _)));
-    }
-
-    #[test]
-    fn head_end_and_responses() {
-        assert_eq!(
-            find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"),
-            Some(20)
-        );
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\n"), Some(14));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n"), None);
-        let r = String::from_utf8(response(405, "text/plain", b"no\n")).unwrap();
-        assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
-        assert!(r.contains("\r\nAllow: GET\r\n"));
-        assert!(r.contains("\r\nContent-Length: 3\r\n"));
-        assert!(r.ends_with("\r\n\r\nno\n"));
-    }
 
     #[test]
     fn addresses() {

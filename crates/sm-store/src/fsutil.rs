@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every fsync the store has started in this process (`stream_manager_fsyncs_total`). One
-/// counter per process, not per [`super::Store`]: the daemon opens one store, and tests that
+/// counter per process, not per [`crate::Store`]: the daemon opens one store, and tests that
 /// open several only look at increases.
 static FSYNCS: AtomicU64 = AtomicU64::new(0);
 

@@ -15,8 +15,9 @@ use sm_log::{
 use sm_model::defaults::StorageSettings;
 use tracing::warn;
 
-use super::faults::{no_space, Faults};
-use super::fsutil::{fdatasync, fsync, sync_dir, write_atomic};
+use crate::checkpoints::{is_checkpoint_file, is_upload_state_file};
+use crate::faults::{no_space, Faults};
+use crate::fsutil::{fdatasync, fsync, sync_dir, write_atomic, DEFINITION_FILE};
 
 /// File holding the active segment's [`TailCheckpoint`], inside a stream's folder.
 pub const CHECKPOINT_FILE: &str = "tail.ckpt";
@@ -110,10 +111,10 @@ impl FileSegments {
                         len: entry.metadata()?.len(),
                     });
                 }
-                _ if name == super::fsutil::DEFINITION_FILE
+                _ if name == DEFINITION_FILE
                     || name == CHECKPOINT_FILE
-                    || super::checkpoints::is_checkpoint_file(&name)
-                    || name.starts_with("s3task-") => {}
+                    || is_checkpoint_file(&name)
+                    || is_upload_state_file(&name) => {}
                 // A temporary file of an atomic replace that a crash interrupted: the file it
                 // was replacing is intact, so the leftover is dropped.
                 _ if name.ends_with(".tmp") && entry.file_type()?.is_file() => {

@@ -1,5 +1,6 @@
 //! The store against the crash-consistency contract (ARCHITECTURE.md), through the same
-//! `Store` the daemon runs: power loss simulated on a copy of the store (every cut of the
+//! `Store` the daemon runs (blocking calls here; the daemon's async path has its own tests in
+//! `sm-runtime`): power loss simulated on a copy of the store (every cut of the
 //! last records, garbage, bit flips in sealed segments), disk full and failing removals
 //! through the storage seam, group commit, and lazy start-up.
 
@@ -8,8 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sm_model::{MessageStreamDefinition, Persistence, ResponseStatusCode, StrategyOnFull};
-use sm_runtime::store::faults::Faults;
-use sm_runtime::store::{OwnedMessage, ReadOutcome, Store};
+use sm_store::faults::Faults;
+use sm_store::{Options, OwnedMessage, ReadOutcome, Store};
+
+fn opts(faults: &Arc<Faults>) -> Options {
+    Options {
+        faults: faults.clone(),
+        ..Options::default()
+    }
+}
 
 fn def(name: &str, segment: i64, flush: bool) -> MessageStreamDefinition {
     MessageStreamDefinition {
@@ -78,25 +86,25 @@ fn base_of(p: &Path) -> usize {
     p.file_stem().unwrap().to_str().unwrap().parse().unwrap()
 }
 
-async fn filled(root: &Path, n: usize, segment: i64) -> Vec<Vec<u8>> {
+fn filled(root: &Path, n: usize, segment: i64) -> Vec<Vec<u8>> {
     let store = Store::open(root).unwrap();
     store.create(def("s", segment, false)).unwrap();
     let s = store.get("s").unwrap();
     let mut ps = Vec::new();
     for i in 0..n {
         let p = payload(i);
-        assert_eq!(s.append(&p).await.unwrap(), i as i64);
+        assert_eq!(s.append(&p).unwrap(), i as i64);
         ps.push(p);
     }
     // No shutdown: the store is dropped as a kill -9 would leave it (page cache only).
     ps
 }
 
-#[tokio::test]
-async fn power_loss_at_every_byte_of_the_last_records_recovers_a_prefix() {
+#[test]
+fn power_loss_at_every_byte_of_the_last_records_recovers_a_prefix() {
     let tmp = tempfile::tempdir().unwrap();
     let orig = tmp.path().join("orig");
-    let ps = filled(&orig, 40, 2048).await;
+    let ps = filled(&orig, 40, 2048);
     let segs = segments(&orig);
     assert!(segs.len() >= 3, "several segments");
     let last_name = segs.last().unwrap().file_name().unwrap().to_owned();
@@ -127,7 +135,7 @@ async fn power_loss_at_every_byte_of_the_last_records_recovers_a_prefix() {
             assert_eq!(m.seq, k as i64, "cut {cut}: no gap");
             assert_eq!(m.payload, ps[k], "cut {cut}: record {k} intact");
         }
-        let next = store.get("s").unwrap().append(b"after").await.unwrap();
+        let next = store.get("s").unwrap().append(b"after").unwrap();
         assert_eq!(next, got.len() as i64, "cut {cut}: numbering continues");
         let info = store.get("s").unwrap().info().unwrap();
         assert_eq!(info.storage_status.corrupt_records, None);
@@ -140,15 +148,15 @@ async fn power_loss_at_every_byte_of_the_last_records_recovers_a_prefix() {
     }
 }
 
-#[tokio::test]
-async fn a_bit_flip_in_a_sealed_segment_is_skipped_reported_and_isolated() {
+#[test]
+fn a_bit_flip_in_a_sealed_segment_is_skipped_reported_and_isolated() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let ps = filled(&root, 40, 2048).await;
+    let ps = filled(&root, 40, 2048);
     {
         let store = Store::open(&root).unwrap();
         store.create(def("other", 4096, true)).unwrap();
-        store.get("other").unwrap().append(b"fine").await.unwrap();
+        store.get("other").unwrap().append(b"fine").unwrap();
         store.sync_all();
     }
     let segs = segments(&root);
@@ -188,14 +196,14 @@ async fn a_bit_flip_in_a_sealed_segment_is_skipped_reported_and_isolated() {
     // Every other stream is served, and appends go on.
     let other = read_all(&store, "other");
     assert_eq!(other[0].payload, &b"fine"[..]);
-    assert_eq!(s.append(b"more").await.unwrap(), ps.len() as i64);
+    assert_eq!(s.append(b"more").unwrap(), ps.len() as i64);
 }
 
-#[tokio::test]
-async fn odd_files_never_stop_the_start() {
+#[test]
+fn odd_files_never_stop_the_start() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let ps = filled(&root, 30, 1024).await;
+    let ps = filled(&root, 30, 1024);
     let segs = segments(&root);
     let dir = segs[0].parent().unwrap().to_owned();
     // A zero-length sealed segment, an unknown file, a garbage checkpoint, a stray folder
@@ -225,7 +233,7 @@ async fn odd_files_never_stop_the_start() {
         Some(lost as i64),
         "the missing records are reported"
     );
-    assert_eq!(store.get("empty").unwrap().append(b"x").await.unwrap(), 0);
+    assert_eq!(store.get("empty").unwrap().append(b"x").unwrap(), 0);
     assert!(
         dir.join("notes.txt").exists(),
         "unknown files are left alone"
@@ -236,25 +244,25 @@ async fn odd_files_never_stop_the_start() {
     );
 }
 
-#[tokio::test]
-async fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
+#[test]
+fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let faults = Faults::none();
-    let store = Store::open_with(&root, faults.clone()).unwrap();
+    let store = Store::open_with(&root, opts(&faults)).unwrap();
     store.create(def("s", 1024, true)).unwrap();
     let s = store.get("s").unwrap();
     for i in 0..10 {
-        s.append(&payload(i)).await.unwrap();
+        s.append(&payload(i)).unwrap();
     }
     // Room for part of a record, then nothing: short write + ENOSPC, on writes and on rolls.
     for budget in [0u64, 5, 60, 300] {
         faults.set_write_budget(Some(budget));
         let mut failures = 0;
         for i in 0..6 {
-            if let Err(e) = s.append(&payload(100 + i)).await {
-                assert_eq!(e.status, ResponseStatusCode::UnknownFailure);
-                assert!(e.message.contains("No space left"), "{}", e.message);
+            if let Err(e) = s.append(&payload(100 + i)) {
+                assert_eq!(e.status(), ResponseStatusCode::UnknownFailure);
+                assert!(e.to_string().contains("No space left"), "{e}");
                 failures += 1;
             }
         }
@@ -265,7 +273,7 @@ async fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
         for (k, m) in got.iter().enumerate() {
             assert_eq!(m.seq, k as i64);
         }
-        let next = s.append(b"space is back").await.unwrap();
+        let next = s.append(b"space is back").unwrap();
         assert_eq!(next, got.len() as i64);
     }
     let before = read_all(&store, "s");
@@ -282,27 +290,27 @@ async fn disk_full_fails_the_append_cleanly_and_recovers_when_space_returns() {
 /// A roll whose new segment was created but whose record then hit a full disk is undone: the
 /// next append that fits the previous segment goes there (it used to fail with "segment N is
 /// not the active segment" until a later roll).
-#[tokio::test]
-async fn a_roll_that_fails_on_its_record_is_undone() {
+#[test]
+fn a_roll_that_fails_on_its_record_is_undone() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let faults = Faults::none();
-    let store = Store::open_with(&root, faults.clone()).unwrap();
+    let store = Store::open_with(&root, opts(&faults)).unwrap();
     store.create(def("s", 1024, false)).unwrap();
     let s = store.get("s").unwrap();
     // 16-byte segment header + 3 records of 24 + 200 bytes: 688 of 1024 bytes used.
     for _ in 0..3 {
-        s.append(&[7u8; 200]).await.unwrap();
+        s.append(&[7u8; 200]).unwrap();
     }
     // The next 400-byte record needs a new segment: its 16-byte header fits, the record not.
     faults.set_write_budget(Some(16));
-    let e = s.append(&[8u8; 400]).await.unwrap_err();
-    assert!(e.message.contains("No space left"), "{}", e.message);
+    let e = s.append(&[8u8; 400]).unwrap_err();
+    assert!(e.to_string().contains("No space left"), "{e}");
     faults.set_write_budget(None);
     assert_eq!(segments_of(&root, "s").len(), 1, "the new segment is gone");
     // A record that fits the first segment goes there.
-    assert_eq!(s.append(&[9u8; 100]).await.unwrap(), 3);
-    assert_eq!(s.append(&[10u8; 400]).await.unwrap(), 4);
+    assert_eq!(s.append(&[9u8; 100]).unwrap(), 3);
+    assert_eq!(s.append(&[10u8; 400]).unwrap(), 4);
     let before = read_all(&store, "s");
     assert_eq!(before.len(), 5);
     drop(s);
@@ -314,16 +322,16 @@ async fn a_roll_that_fails_on_its_record_is_undone() {
 /// A batch is written in runs (one vectored write each) split at segment rolls: the same
 /// records as one append each, readable at once and after a restart; a disk that fills in the
 /// middle of a run fails that run whole (no part of it stays in the file) and the batch goes on.
-#[tokio::test]
-async fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
+#[test]
+fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let faults = Faults::none();
-    let store = Store::open_with(&root, faults.clone()).unwrap();
+    let store = Store::open_with(&root, opts(&faults)).unwrap();
     store.create(def("s", 4096, false)).unwrap();
     let s = store.get("s").unwrap();
     let payloads: Vec<Vec<u8>> = (0..300).map(payload).collect();
-    let results = s.settle(s.write_batch(&payloads)).await;
+    let results = s.settle(s.write_batch(&payloads));
     let seqs: Vec<i64> = results.into_iter().map(Result::unwrap).collect();
     assert_eq!(seqs, (0..300).collect::<Vec<i64>>());
     assert!(
@@ -346,13 +354,13 @@ async fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
     let size = |i: usize| 24 + payload(i).len() as u64;
     faults.set_write_budget(Some(size(1000) + size(1001) + size(1002) / 2));
     let batch: Vec<Vec<u8>> = (1000..1005).map(payload).collect();
-    let results = s.settle(s.write_batch(&batch)).await;
+    let results = s.settle(s.write_batch(&batch));
     assert!(results.iter().all(|r| r
         .as_ref()
-        .is_err_and(|e| e.message.contains("No space left"))));
+        .is_err_and(|e| e.to_string().contains("No space left"))));
     faults.set_write_budget(None);
     assert_eq!(len_of(&root), len_before, "no part of the failed run stays");
-    let results = s.settle(s.write_batch(&batch)).await;
+    let results = s.settle(s.write_batch(&batch));
     assert_eq!(
         results.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
         (300..305).collect::<Vec<i64>>()
@@ -367,12 +375,12 @@ async fn batches_write_runs_across_rolls_and_fail_whole_runs_on_a_full_disk() {
     assert_eq!(read_all(&store, "s"), before, "the files match the log");
 }
 
-#[tokio::test]
-async fn failed_segment_removals_are_retried() {
+#[test]
+fn failed_segment_removals_are_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let faults = Faults::none();
-    let store = Store::open_with(&root, faults.clone()).unwrap();
+    let store = Store::open_with(&root, opts(&faults)).unwrap();
     let mut d = def("s", 1024, false);
     d.max_size = Some(4096);
     d.strategy_on_full = Some(StrategyOnFull::OverwriteOldestData);
@@ -380,7 +388,7 @@ async fn failed_segment_removals_are_retried() {
     let s = store.get("s").unwrap();
     faults.fail_next_removals(2);
     for i in 0..60 {
-        s.append(&payload(i)).await.unwrap();
+        s.append(&payload(i)).unwrap();
     }
     assert_eq!(
         store.pending_removals(),
@@ -400,24 +408,22 @@ async fn failed_segment_removals_are_retried() {
     assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_flush_on_write_appends_share_fsyncs() {
+#[test]
+fn concurrent_flush_on_write_appends_share_fsyncs() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(tmp.path()).unwrap());
     store.create(def("s", 1 << 20, true)).unwrap();
     let s = store.get("s").unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..32 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..25 {
-                s.append(format!("{t}-{i}").as_bytes()).await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    std::thread::scope(|scope| {
+        for t in 0..32 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..25 {
+                    s.append(format!("{t}-{i}").as_bytes()).unwrap();
+                }
+            });
+        }
+    });
     assert_eq!(read_all(&store, "s").len(), 800);
     assert!(
         s.fsync_count() < 800,
@@ -426,11 +432,11 @@ async fn concurrent_flush_on_write_appends_share_fsyncs() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_writes_a_tail_checkpoint_that_start_up_uses() {
+#[test]
+fn shutdown_writes_a_tail_checkpoint_that_start_up_uses() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let ps = filled(&root, 30, 1 << 20).await;
+    let ps = filled(&root, 30, 1 << 20);
     {
         let store = Store::open(&root).unwrap();
         store.sync_all();
@@ -451,16 +457,16 @@ async fn shutdown_writes_a_tail_checkpoint_that_start_up_uses() {
         "durable records after the damage are kept"
     );
     assert_eq!(
-        store.get("s").unwrap().append(b"x").await.unwrap(),
+        store.get("s").unwrap().append(b"x").unwrap(),
         ps.len() as i64
     );
 }
 
-#[tokio::test]
-async fn dropped_indexes_are_rebuilt_on_the_next_read() {
+#[test]
+fn dropped_indexes_are_rebuilt_on_the_next_read() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let ps = filled(&root, 300, 1024).await;
+    let ps = filled(&root, 300, 1024);
     assert!(
         segments(&root).len() > 20,
         "more sealed segments than indexes kept"
@@ -482,9 +488,8 @@ async fn dropped_indexes_are_rebuilt_on_the_next_read() {
     }
 }
 
-#[tokio::test]
-async fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_when_sealed_or_stopped(
-) {
+#[test]
+fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_when_sealed_or_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let segment = 64 * 1024;
@@ -498,7 +503,7 @@ async fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_whe
         let s = store.get("s").unwrap();
         for i in 0..10 {
             ps.push(payload(i));
-            s.append(&ps[i]).await.unwrap();
+            s.append(&ps[i]).unwrap();
         }
         let seg = segments(&root).pop().unwrap();
         assert_eq!(len(&seg), segment as u64, "allocated one step ahead");
@@ -515,7 +520,7 @@ async fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_whe
     while segments(&root).len() < 3 {
         let i = ps.len();
         ps.push(payload(i));
-        assert_eq!(s.append(&ps[i]).await.unwrap(), i as i64);
+        assert_eq!(s.append(&ps[i]).unwrap(), i as i64);
     }
     let segs = segments(&root);
     let second = base_of(&segs[1]);
@@ -538,7 +543,7 @@ async fn flush_on_write_files_are_allocated_ahead_and_end_with_their_records_whe
     let got = read_all(&store, "s");
     assert_eq!(got.len(), ps.len());
     assert_eq!(
-        store.get("s").unwrap().append(b"x").await.unwrap(),
+        store.get("s").unwrap().append(b"x").unwrap(),
         ps.len() as i64
     );
     assert_eq!(len(&segs[2]), segment as u64, "allocated ahead again");

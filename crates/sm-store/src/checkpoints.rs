@@ -1,5 +1,7 @@
-//! Export progress of a stream: what describe shows, and the checkpoint files that carry it
-//! across restarts (`export-<hash>.json` beside the segments, replaced atomically).
+//! Export state kept in a stream's folder, and the one owner of its file names: the export
+//! checkpoints (`export-<hash>.json`: the progress describe shows, carried across restarts)
+//! and the upload resume states (`s3task-<hash>.json`: opaque bytes an exporter saves for an
+//! upload under way), both replaced atomically beside the segments.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,10 +11,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::fsutil::{fnv1a, replace};
+use crate::fsutil::{fnv1a, replace};
 
 /// Prefix of checkpoint file names.
 pub const CHECKPOINT_PREFIX: &str = "export-";
+/// Prefix of upload resume state file names.
+pub const UPLOAD_STATE_PREFIX: &str = "s3task-";
 
 /// The progress of one export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +85,19 @@ pub fn path(dir: &Path, identifier: &str) -> PathBuf {
         "{CHECKPOINT_PREFIX}{:016x}.json",
         fnv1a(identifier.as_bytes())
     ))
+}
+
+/// The upload resume state file of export `identifier` in a stream folder.
+pub fn upload_state_path(dir: &Path, identifier: &str) -> PathBuf {
+    dir.join(format!(
+        "{UPLOAD_STATE_PREFIX}{:016x}.json",
+        fnv1a(identifier.as_bytes())
+    ))
+}
+
+/// Whether a file name is an upload resume state file.
+pub fn is_upload_state_file(name: &str) -> bool {
+    name.starts_with(UPLOAD_STATE_PREFIX) && name.ends_with(".json")
 }
 
 /// Whether a file name is a checkpoint file (or its temporary).
@@ -168,5 +185,16 @@ mod tests {
         remove(dir.path(), "a b").unwrap();
         remove(dir.path(), "a b").unwrap();
         assert!(load(dir.path(), &["a b"]).is_empty());
+    }
+
+    #[test]
+    fn upload_states_have_their_own_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = upload_state_path(dir.path(), "e");
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(is_upload_state_file(name), "{name}");
+        assert!(!is_checkpoint_file(name));
+        assert_ne!(p, path(dir.path(), "e"));
+        assert_ne!(p, upload_state_path(dir.path(), "f"));
     }
 }

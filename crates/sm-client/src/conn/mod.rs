@@ -14,26 +14,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
-use serde::Serialize;
-use sm_model::{ConnectResponse, ResponseStatusCode};
-use sm_wire::{
-    decode_append_ack, encode_frame, request_id_of, FrameDecoder, Inbound, Op, PROTOCOL_MAX_FRAME,
-};
+use sm_wire::{decode_append_ack, request_id_of, FrameDecoder, Inbound, Op, PROTOCOL_MAX_FRAME};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
-use crate::error::{Error, StatusError};
+use crate::error::Error;
 use crate::ClientConfig;
 
-/// Protocol version this client prefers (`reference.md` §1.8).
-pub(crate) const PROTOCOL_VERSION: &str = "1.1.0";
-/// Older protocol versions this client also speaks.
-pub(crate) const OTHER_PROTOCOL_VERSIONS: [&str; 1] = ["1.0.0"];
-/// Sent as `sdkVersion`.
-pub(crate) const SDK_VERSION: &str = concat!("rust-", env!("CARGO_PKG_VERSION"));
+mod handshake;
+
+use handshake::handshake;
+pub use handshake::Session;
 
 /// Queued request bytes above which callers wait for the writer before adding more.
 const WRITE_QUEUE_BYTES: usize = 4 << 20;
@@ -42,28 +36,6 @@ const KEEP_BUFFER: usize = 1 << 20;
 
 /// A response frame: op byte and CBOR payload.
 pub(crate) type Frame = (u8, Bytes);
-
-/// What the server said about the session in its ConnectResponse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    /// The negotiated protocol version (`"1.1.0"` with this repository's server).
-    pub protocol_version: String,
-    /// The server's version, if it said.
-    pub server_version: Option<String>,
-    /// The identifier the server gave this connection, if any.
-    pub client_identifier: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectBody<'a> {
-    request_id: &'a str,
-    protocol_version: &'a str,
-    other_supported_protocol_versions: &'a [&'a str],
-    sdk_version: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_token: Option<&'a str>,
-}
 
 /// The text of request id `n` (`rs-<n>`), written into `buf`.
 pub(crate) fn format_id(n: u64, buf: &mut [u8; 24]) -> &str {
@@ -560,73 +532,6 @@ impl Conn {
     }
 }
 
-async fn handshake(
-    config: &ClientConfig,
-    rd: &mut OwnedReadHalf,
-    wr: &mut OwnedWriteHalf,
-    buf: &mut BytesMut,
-    frames: &mut FrameDecoder,
-) -> Result<Session, Error> {
-    let body = ConnectBody {
-        request_id: "connect",
-        protocol_version: PROTOCOL_VERSION,
-        other_supported_protocol_versions: &OTHER_PROTOCOL_VERSIONS,
-        sdk_version: SDK_VERSION,
-        auth_token: config.auth_token.as_deref(),
-    };
-    let mut out = BytesMut::new();
-    out.extend_from_slice(&[sm_wire::CONNECT_VERSION]);
-    encode_frame(Op::Connect, &body, &mut out)
-        .map_err(|e| Error::Protocol(format!("could not encode Connect: {e}")))?;
-    wr.write_all(&out)
-        .await
-        .map_err(|e| Error::connection(format!("sending Connect failed: {e}"), Some(e)))?;
-    while buf.is_empty() {
-        fill(rd, buf, "waiting for the ConnectResponse").await?;
-    }
-    let version = buf[0];
-    let _ = buf.split_to(1);
-    if version != sm_wire::CONNECT_VERSION {
-        return Err(Error::Protocol(format!(
-            "the server answered Connect with version byte {version:#04x}, expected {:#04x}",
-            sm_wire::CONNECT_VERSION
-        )));
-    }
-    let (op, payload) = loop {
-        match frames.decode(buf) {
-            Ok(Some(Inbound::Frame { op, payload })) => break (op, payload),
-            Ok(Some(Inbound::Oversize { declared, .. })) => return Err(oversize(declared)),
-            Ok(None) => fill(rd, buf, "waiting for the ConnectResponse").await?,
-            Err(e) => return Err(Error::Protocol(e.to_string())),
-        }
-    };
-    if op != Op::ConnectResponse as u8 {
-        return Err(Error::Protocol(format!(
-            "the server answered Connect with op {op}, expected {}",
-            Op::ConnectResponse as u8
-        )));
-    }
-    let resp: ConnectResponse = ciborium::from_reader(&payload[..])
-        .map_err(|e| Error::Protocol(format!("could not decode the ConnectResponse: {e}")))?;
-    if resp.status != ResponseStatusCode::Success {
-        return Err(Error::from_status(StatusError::new(
-            resp.status,
-            resp.error_message,
-            resp.request_id,
-        )));
-    }
-    let Some(protocol_version) = resp.protocol_version else {
-        return Err(Error::Protocol(
-            "the ConnectResponse has no protocolVersion".into(),
-        ));
-    };
-    Ok(Session {
-        protocol_version,
-        server_version: resp.server_version,
-        client_identifier: resp.client_identifier,
-    })
-}
-
 /// The decoder accepts every legal frame, so this cannot happen; reported, not panicked on.
 fn oversize(declared: u32) -> Error {
     Error::Protocol(format!(
@@ -796,6 +701,8 @@ mod tests {
 
     #[test]
     fn only_whole_append_acks_are_read_in_place() {
+        use sm_model::ResponseStatusCode;
+        use sm_wire::encode_frame;
         let mut out = BytesMut::new();
         let ack = sm_model::AppendMessageResponse {
             request_id: Some("rs-7".into()),
