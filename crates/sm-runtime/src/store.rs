@@ -17,8 +17,7 @@ use sm_store::host::{BlockingWork, BoxFuture};
 /// A lone leader ([`SyncOn::OnWorker`], [`SyncOn::InPlace`]) syncs on the calling thread and
 /// continues the moment the call returns, with no hand-off to the blocking pool and back;
 /// `InPlace` first hands the worker's other tasks to another thread (`block_in_place`), so a
-/// slow disk never stalls them; the store picks it only when no other worker is free to run
-/// them ([`AsyncHost::spare_threads`]). A leader with company ([`SyncOn::Pool`]) uses the blocking
+/// slow disk never stalls them. A leader with company ([`SyncOn::Pool`]) uses the blocking
 /// pool, and so does every leader on a current-thread runtime (tests, tools).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
@@ -44,20 +43,6 @@ impl AsyncHost for Tokio {
 
     fn sleep(&self, d: Duration) -> BoxFuture<()> {
         Box::pin(tokio::time::sleep(d))
-    }
-
-    /// Another worker runs this worker's ready tasks (it steals them, and takes the IO
-    /// driver's events) while a lone leader blocks in `fdatasync`: a multi-thread runtime of
-    /// two workers or more, with no task waiting in its global queue for a worker (when
-    /// tasks wait, the leader hands its worker over instead, so they get every worker).
-    fn spare_threads(&self) -> bool {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        Handle::try_current().is_ok_and(|h| {
-            let m = h.metrics();
-            h.runtime_flavor() == RuntimeFlavor::MultiThread
-                && m.num_workers() >= 2
-                && m.global_queue_depth() == 0
-        })
     }
 }
 
@@ -149,21 +134,6 @@ mod tests {
     #[tokio::test]
     async fn concurrent_appends_share_fsyncs_current_thread() {
         concurrent_appends_share_fsyncs().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_idle_workers_are_spare_threads() {
-        assert!(Tokio.spare_threads());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn one_worker_is_not() {
-        assert!(!Tokio.spare_threads());
-    }
-
-    #[tokio::test]
-    async fn nor_is_a_current_thread_runtime() {
-        assert!(!Tokio.spare_threads());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -153,7 +153,7 @@ impl GroupCommit {
             if let Some(company) = self.company_wanted() {
                 self.gather(company, clock);
             }
-            let Some(turn) = self.turn(&snapshot, false) else {
+            let Some(turn) = self.turn(&snapshot) else {
                 return Ok(());
             };
             let started = clock.instant();
@@ -192,7 +192,7 @@ impl GroupCommit {
             if let Some(company) = self.company_wanted() {
                 self.gather_async(company, host).await;
             }
-            let Some(Turn { file, upto, on }) = self.turn(&snapshot, host.spare_threads()) else {
+            let Some(Turn { file, upto, on }) = self.turn(&snapshot) else {
                 return Ok(());
             };
             let started = clock.instant();
@@ -273,9 +273,8 @@ impl GroupCommit {
         }
     }
 
-    /// The leader's snapshot, and where its fsync runs (`spare`: see
-    /// [`AsyncHost::spare_threads`]).
-    fn turn(&self, snapshot: &dyn Fn() -> SyncSnapshot, spare: bool) -> Option<Turn> {
+    /// The leader's snapshot, and where its fsync runs.
+    fn turn(&self, snapshot: &dyn Fn() -> SyncSnapshot) -> Option<Turn> {
         self.arrived_at_snapshot
             .store(self.arrived.load(Ordering::SeqCst), Ordering::Relaxed);
         let (file, upto) = snapshot()?;
@@ -286,7 +285,7 @@ impl GroupCommit {
         // within this VM's noise).
         let alone = self.last_batch.load(Ordering::Relaxed) <= 1
             && self.waiting.load(Ordering::Relaxed) == 1;
-        let on = SyncOn::choose(alone, self.last_sync_ns.load(Ordering::Relaxed), spare);
+        let on = SyncOn::choose(alone, self.last_sync_ns.load(Ordering::Relaxed));
         Some(Turn { file, upto, on })
     }
 
@@ -336,24 +335,18 @@ impl GroupCommit {
 }
 
 impl SyncOn {
-    /// Where the leader syncs: alone or not, how long the last fsync took (0: unknown), and
-    /// whether the executor has spare threads for the calling thread's other tasks.
+    /// Where the leader syncs: alone or not, and how long the last fsync took (0: unknown).
     /// A lone leader syncs on its own thread and continues the moment the call returns, with
     /// no hand-off to a pool and back (two thread wake-ups on its path; measured: one
     /// appender 4,700 → 6,000 appends/s, daemon CPU per append 110 → 65 µs). [`Self::OnWorker`]
     /// also skips the hand-over of the worker's other tasks (measured: one appender +6–10%,
-    /// ~16 CPU-µs less per append; on a loaded VM whose fsyncs took over 100 µs, 8.3–9.2
-    /// system calls per append with the hand-over, of which futex 2.1–2.6 and write 0.5–0.6
-    /// are the wake-ups of two other threads). It is chosen while fsyncs are as short as the
-    /// time an executor expects between two awaits, or, whatever the fsync takes, while other
-    /// threads of the executor run the ready tasks meanwhile; only a leader with neither
-    /// (a single-worker runtime on a slow disk, or a busy one) hands its thread's other tasks
-    /// over first ([`Self::InPlace`]), so a slow disk never stalls them.
-    pub fn choose(alone: bool, last_sync_ns: u64, spare: bool) -> Self {
+    /// ~16 CPU-µs less per append); it is chosen only while fsyncs are as short as the time
+    /// an executor expects between two awaits, so that a slow disk never stalls the worker's
+    /// other tasks for a whole fsync.
+    pub fn choose(alone: bool, last_sync_ns: u64) -> Self {
         match last_sync_ns {
             _ if !alone => Self::Pool,
             ns if ns > 0 && u128::from(ns) <= INLINE_SYNC.as_nanos() => Self::OnWorker,
-            _ if spare => Self::OnWorker,
             _ => Self::InPlace,
         }
     }
@@ -677,27 +670,17 @@ mod tests {
     }
 
     #[test]
-    fn only_a_lone_leader_syncs_on_its_worker_after_a_short_fsync_or_with_spare_threads() {
-        for spare in [false, true] {
-            assert_eq!(SyncOn::choose(false, 50_000, spare), SyncOn::Pool);
-            assert_eq!(SyncOn::choose(false, 5_000_000, spare), SyncOn::Pool);
-            assert_eq!(SyncOn::choose(true, 60_000, spare), SyncOn::OnWorker);
-            assert_eq!(SyncOn::choose(true, 100_000, spare), SyncOn::OnWorker);
-        }
+    fn only_a_lone_leader_after_a_short_fsync_syncs_on_its_worker() {
+        assert_eq!(SyncOn::choose(false, 50_000), SyncOn::Pool);
+        assert_eq!(SyncOn::choose(true, 0), SyncOn::InPlace, "first fsync");
+        assert_eq!(SyncOn::choose(true, 60_000), SyncOn::OnWorker);
+        assert_eq!(SyncOn::choose(true, 100_000), SyncOn::OnWorker);
         assert_eq!(
-            SyncOn::choose(true, 0, false),
-            SyncOn::InPlace,
-            "first fsync"
-        );
-        assert_eq!(
-            SyncOn::choose(true, 100_001, false),
+            SyncOn::choose(true, 100_001),
             SyncOn::InPlace,
             "a slow disk"
         );
-        assert_eq!(SyncOn::choose(true, 20_000_000, false), SyncOn::InPlace);
-        // With spare threads, whatever the disk: no thread is woken on a lone append's path.
-        assert_eq!(SyncOn::choose(true, 0, true), SyncOn::OnWorker);
-        assert_eq!(SyncOn::choose(true, 20_000_000, true), SyncOn::OnWorker);
+        assert_eq!(SyncOn::choose(true, 20_000_000), SyncOn::InPlace);
     }
 
     #[test]

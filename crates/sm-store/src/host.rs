@@ -24,10 +24,8 @@ pub enum SyncOn {
     /// On the calling thread, after the executor moved the thread's other tasks elsewhere
     /// (tokio's `block_in_place`): the leader is alone and the disk's fsyncs are slow.
     InPlace,
-    /// On the calling thread, as it is: the leader is alone, and the disk's last fsync took at
-    /// most [`crate::commit::INLINE_SYNC`] (the time an executor expects between two awaits)
-    /// or the executor has other threads that run its ready tasks meanwhile
-    /// ([`AsyncHost::spare_threads`]).
+    /// On the calling thread, as it is: the leader is alone and the disk's last fsync took at
+    /// most [`crate::commit::INLINE_SYNC`] (the time an executor expects between two awaits).
     OnWorker,
 }
 
@@ -37,13 +35,6 @@ pub trait AsyncHost: Send + Sync {
     fn run_blocking(&self, work: BlockingWork, on: SyncOn) -> BoxFuture<io::Result<()>>;
     /// Completes after `d`.
     fn sleep(&self, d: Duration) -> BoxFuture<()>;
-    /// Whether, right now, other threads of the executor would run its ready tasks while the
-    /// calling thread blocks in a slow `fdatasync` (tokio: a multi-thread runtime with two
-    /// workers or more and no task waiting for one). A lone leader then syncs on its own
-    /// thread whatever the fsync takes, with no thread woken on its path. `false` by default.
-    fn spare_threads(&self) -> bool {
-        false
-    }
 }
 
 /// The host used when none was given: work runs on the calling thread and sleeps end at once
