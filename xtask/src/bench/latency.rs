@@ -4,6 +4,9 @@
 use anyhow::{Context, Result};
 
 use super::ctx::Ctx;
+use super::goals::{figure, Check, Goal};
+use super::results::Results;
+use super::Plan;
 
 pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
     let max = ctx
@@ -21,5 +24,51 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
         &secs,
         "--cdf",
         &cdf,
-    ])
+    ])?;
+    // Another connection's latency while a lone synchronous flushOnWrite appender runs (it
+    // syncs on its own worker), against the same run without it, at a rate well below the
+    // maximum.
+    let side = ctx.plan.latency_side_rate.to_string();
+    let secs = ctx.plan.latency_side_secs.to_string();
+    let cdf = ctx
+        .work
+        .join("latency-side.cdf")
+        .to_string_lossy()
+        .into_owned();
+    for (key, label, extra) in [
+        ("lat.quiet", format!("{side}/s, alone"), None),
+        (
+            "lat.fw",
+            format!("{side}/s, beside a lone flushOnWrite appender on another connection"),
+            Some("--flush-appender"),
+        ),
+    ] {
+        let mut args = vec![
+            "latency",
+            "--rate",
+            &side,
+            "--seconds",
+            &secs,
+            "--cdf",
+            &cdf,
+            "--key",
+            key,
+            "--label",
+            &label,
+        ];
+        args.extend(extra);
+        ctx.sm_bench(&args)?;
+    }
+    Ok(())
+}
+
+pub(super) fn goals(r: &Results, _: &Plan) -> Vec<Goal> {
+    vec![Goal::new(
+        "Latency",
+        "p99 of a connection beside a lone synchronous flushOnWrite appender",
+        figure(r, "lat.fw.p99", "µs"),
+        figure(r, "lat.quiet.p99", "µs (without the appender)"),
+        "(informative: the appender syncs on its own worker)",
+        Check::Informative,
+    )]
 }
