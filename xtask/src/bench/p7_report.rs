@@ -351,4 +351,35 @@ mod tests {
         assert!(s.contains("| 1.50× msg/s · 0.75× CPU |"), "{s}");
         assert!(s.contains("| 0 | — | 3 |"), "W7 cells: {s}");
     }
+
+    #[test]
+    fn a_peer_that_was_not_installed_is_named_with_its_note() {
+        let mut r = Results::default();
+        r.push(
+            "p7.install.nats",
+            "NATS server",
+            0.0,
+            "installed",
+            "skipped: no wheel",
+        );
+        r.push("p7.install.redis", "Redis server", 1.0, "installed", "7.0");
+        r.push("p7.w1.sm.msgs", "", 1000.0, "", "");
+        r.push("p7.w1.sm.cpu", "", 60.0, "", "");
+        r.push("p7.w1.redis.msgs", "", 500.0, "", "");
+        r.push("p7.w1.redis.cpu", "", 80.0, "", "");
+        let mut s = String::new();
+        summary(&mut s, &r, &Plan::quick());
+        assert!(s.contains("**nats was not run:** skipped: no wheel"), "{s}");
+        assert!(!s.contains("redis was not run"), "{s}");
+        assert!(
+            s.contains("| 1,000/s · 60.0 µs | — | 500/s · 80.0 µs | 2.00× msg/s · 0.75× CPU |"),
+            "{s}"
+        );
+        let g = goals(&r, &Plan::quick());
+        assert_eq!(
+            g[1].reference,
+            Some((500.0, "msg/s (Redis)".into())),
+            "the best peer that ran"
+        );
+    }
 }
