@@ -111,8 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HttpSink:
-    def __init__(self, seed=1234):
+    def __init__(self, seed=1234, tls=None):
+        """``tls``: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.seed = seed
+        self.scheme = "https" if tls else "http"
         self._lock = threading.Lock()
         self._configs = {}
         self._paths = collections.defaultdict(_PathState)
@@ -120,6 +122,14 @@ class HttpSink:
         self.protocol_errors = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.sink = self
+        if tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # The handshake runs in the handler thread, on the first read.
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="http-sink", daemon=True)
@@ -127,7 +137,7 @@ class HttpSink:
 
     # -- control -----------------------------------------------------------
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def configure(self, path, **kw):
         """Set fault injection of ``path``: fail_rate, stall_rate, stall_seconds, status, delay."""

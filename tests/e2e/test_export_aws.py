@@ -427,50 +427,6 @@ def test_configuration_errors_retried_slowly_then_recover(daemon_factory, tmp_pa
 # credentials
 # ---------------------------------------------------------------------------
 
-def test_container_credentials_used_and_refreshed(daemon_factory, tmp_path, fake_aws):
-    """Only AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN: the requests
-    are signed with the container's key and carry its session token; the key is fetched once,
-    and again when less than 5 minutes are left before its Expiration."""
-    fake = fake_aws
-    fake.add_kinesis_stream("ctr")
-    auth_token = "container-authorization-token-7f3a9c"
-    fake.creds.token = auth_token
-    fake.creds.lifetime = 300 + 4.0  # needs refreshing 4 s after it was issued
-    d = start_daemon(daemon_factory, tmp_path, {
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI": fake.creds_url,
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN": auth_token,
-        "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL_KINESIS": fake.endpoint,
-    })
-    c = d.client()
-    name = "ctr"
-    payloads = numbered_payloads(40, seed=8)
-    c.create_message_stream(kinesis_def(name, "ctr", batch_size=5))
-    append_all(c, name, payloads[:20])
-    ctx = describe_ctx(c, name, fake)
-    wait_until(lambda: statuses(c, name)["k"].last_exported_sequence_number == 19, 10, "the first 20", ctx)
-    issued_at = time.monotonic()
-    fake.creds.lifetime = 3600.0
-    first = fake.issued_keys()
-    assert fake.creds_calls() == (1, 0), "credentials fetched %r times for one key" % (fake.creds_calls(),)
-    reqs = fake.kinesis_requests()
-    assert len(reqs) >= 4
-    assert {(r.signed.access_key, r.signed.token) for r in reqs} == {(first[0][0], first[0][2])}, ctx()
-
-    # past Expiration - 5 min of the first key (the first key was issued before issued_at)
-    time.sleep(max(0.0, issued_at + 4.2 - time.monotonic()))
-    append_all(c, name, payloads[20:], first_seq=20)
-    wait_until(lambda: statuses(c, name)["k"].last_exported_sequence_number == 39, 10, "the last 20", ctx)
-    issued = fake.issued_keys()
-    assert len(issued) == 2, "expected one refresh, the endpoint issued %d keys\n%s" % (len(issued), ctx())
-    later = fake.kinesis_requests()[len(reqs):]
-    assert later and {(r.signed.access_key, r.signed.token) for r in later} == {(issued[1][0], issued[1][2])}, \
-        "requests after the refresh point must use the new key\n" + ctx()
-    assert [r.data for r in fake.kinesis_accepted("ctr")] == payloads
-    assert not fake.auth_failures, fake.auth_failures
-    assert_no_secrets(d, auth_token, *[x for k in issued for x in (k[1], k[2])])
-
-
 def test_container_credentials_wrong_authorization(daemon_factory, tmp_path, fake_aws):
     """A wrong AWS_CONTAINER_AUTHORIZATION_TOKEN: the endpoint refuses, nothing is sent to
     Kinesis, nothing is skipped and describe reports the failure."""

@@ -358,8 +358,8 @@ def test_health_503_on_a_read_only_store_root(daemon_factory):
 def test_http_surface(daemon_factory):
     d = start(daemon_factory, *METRICS)
     port = d.metrics_port
-    status, _, body = request(port, "/")
-    assert status == 404 and "GET /metrics or /health" in body
+    status, _, body = request(port, "/nope")
+    assert status == 404 and "GET /, /status.json, /metrics or /health" in body
     status, _, _ = request(port, "/metrics/extra")
     assert status == 404
     status, headers, _ = request(port, "/metrics", method="POST")

@@ -12,6 +12,8 @@
 //!   `docs/bench/`; `--quick` runs them all at tiny sizes (under 3 minutes) into
 //!   `target/bench-quick.md`; `--only P7` runs one part into `target/bench-only.md`.
 //! * `cargo xtask deny`: only cargo-deny.
+//! * `cargo xtask dist [--target TRIPLE] [--profile P] [--out DIR]`: the release artifacts
+//!   ([`dist`]): a tarball (daemon, smctl, systemd unit) and a Greengrass component folder.
 //! * `cargo xtask tidy`: the architecture's invariants (`tidy/`; also `#[test]`s, so part of
 //!   `cargo test --workspace` and of `ci`).
 //!
@@ -21,6 +23,7 @@
 // Benchmarks measure wall time: the clock ban is for the daemon's core crates.
 #[allow(clippy::disallowed_methods)]
 mod bench;
+mod dist;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -121,8 +124,8 @@ fn ci() -> Result<()> {
         "warnings",
     ]))?;
     // The tests of sm-client and sm-cli and sm-runtime's packaging tests drive the release
-    // binary: build it before `cargo test`.
-    run(cargo().args(["build", "--release", "-p", "stream-manager"]))?;
+    // binary, and xtask's dist test packages it with smctl: build them before `cargo test`.
+    run(cargo().args(["build", "--release", "-p", "stream-manager", "-p", "sm-cli"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     deny()?;
     e2e(&[])?;
@@ -139,9 +142,10 @@ fn main() -> Result<()> {
         Some("deny") => deny(),
         Some("crash") => crash(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("dist") => dist::dist(&args[1..]),
         Some("tidy") => tidy::run(&root()),
         _ => bail!(
-            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] [--only PART] | deny | tidy>"
+            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] [--only PART] | deny | tidy | dist [--target T] [--profile P] [--out DIR]>"
         ),
     }
 }

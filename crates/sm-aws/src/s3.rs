@@ -252,6 +252,7 @@ mod tests {
         let local = Endpoints {
             all: Some("http://127.0.0.1:9000".into()),
             per_service: vec![],
+            fips: false,
         }
         .resolve(Service::S3, "x");
         let req = upload_part(&local, "b", "k", "id/+=", 3, vec![1]);

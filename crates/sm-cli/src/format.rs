@@ -300,6 +300,36 @@ pub fn status_rows(info: &MessageStreamInfo) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// One stream of `status --json`: its storage and, per export, the lag and last error.
+pub fn status_json(info: &MessageStreamInfo) -> serde_json::Value {
+    let s = &info.storage_status;
+    let exports: Vec<serde_json::Value> = exports(info.definition.export_definition.as_ref())
+        .iter()
+        .map(|x| {
+            let st = info
+                .export_statuses
+                .iter()
+                .find(|e| e.export_config_identifier == x.identifier);
+            serde_json::json!({
+                "kind": x.kind,
+                "identifier": x.identifier,
+                "disabled": x.disabled,
+                "lag": st.map(|e| lag(s.newest_sequence_number, e.last_exported_sequence_number)),
+                "lastExportedSequenceNumber": st.map(|e| e.last_exported_sequence_number),
+                "exportedMessagesCount": st.map(|e| e.exported_messages_count),
+                "errorMessage": st.and_then(|e| e.error_message.clone()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "stream": info.definition.name,
+        "totalBytes": s.total_bytes,
+        "oldestSequenceNumber": s.oldest_sequence_number,
+        "newestSequenceNumber": s.newest_sequence_number,
+        "exports": exports,
+    })
+}
+
 /// The header of the status table.
 pub fn status_header() -> Vec<String> {
     row(&[
@@ -410,6 +440,18 @@ mod tests {
         );
         // An export the daemon has no status for yet.
         assert_eq!(status_rows(&info(4, None))[0][5..], row(&["-", "-"])[..]);
+    }
+
+    #[test]
+    fn status_json_has_the_lag_per_export() {
+        let v = status_json(&info(4, Some(1)));
+        assert_eq!(
+            v,
+            serde_json::json!({"stream": "s", "totalBytes": 123, "oldestSequenceNumber": 0,
+                "newestSequenceNumber": 4, "exports": [{"kind": "http", "identifier": "h",
+                "disabled": true, "lag": 3, "lastExportedSequenceNumber": 1,
+                "exportedMessagesCount": 0, "errorMessage": "connection\nrefused"}]})
+        );
     }
 
     #[test]

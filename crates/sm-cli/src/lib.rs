@@ -18,19 +18,30 @@
 //!   next sequence number, prints each batch as it arrives and stops on Ctrl-C or `--max`. It
 //!   announces its start position on stderr before the first poll.
 //! * `status` lists the streams and describes each; a stream deleted in between is left out.
+//! * `create` builds a definition from `--definition FILE` (read by `sm-declare`: JSON or
+//!   YAML, enums by name or number) and the flags on top (`edit`); `update` starts from the
+//!   stream's described definition instead (or the file's, which replaces it whole).
+//! * `top` ([`top`]) takes over the terminal (ratatui on crossterm): every `--interval` it
+//!   lists and describes the streams, turns two samples into rates (`top::model`, pure) and
+//!   redraws; keys are read between refreshes.
 //!
-//! Formatting (`format`) is pure and unit-tested; the subcommands are tested as processes
-//! against the real daemon (`tests/it`).
+//! Formatting (`format`), the flag edits (`edit`) and `top`'s rates are pure and
+//! unit-tested; the subcommands are tested as processes against the real daemon
+//! (`tests/it`), `top` in a real terminal under tmux.
 
 pub mod cli;
+pub mod edit;
 pub mod format;
+pub mod top;
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use sm_client::{Client, ClientConfig, Error, ReadMessagesOptions};
+use sm_client::{
+    Client, ClientConfig, Error, MessageStreamDefinition, ReadMessagesOptions, StrategyOnFull,
+};
 
-pub use cli::{Cli, Command, Format, StreamsCommand};
+pub use cli::{Cli, Command, DefinitionArgs, Format, StreamsCommand};
 
 /// A failure of a subcommand: one line for stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,16 +101,61 @@ pub fn client_config(cli: &Cli) -> ClientConfig {
 /// Runs the subcommand, writing its output to `out` (flushed after each message for `tail`)
 /// and reading `append`'s payload from `input`.
 pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn Read) -> Result<(), CliError> {
+    let target = format!("{}:{}", cli.host, cli.port);
     let client = Client::new(client_config(&cli));
     match cli.command {
         Command::Streams {
-            command: StreamsCommand::List,
+            command: StreamsCommand::List { json },
         } => {
             let mut names = client.list_streams().await?;
             names.sort();
-            for n in names {
-                writeln!(out, "{n}")?;
+            if json {
+                writeln!(out, "{}", serde_json::Value::from(names))?;
+            } else {
+                for n in names {
+                    writeln!(out, "{n}")?;
+                }
             }
+        }
+        Command::Create { name, def } => {
+            let mut d = load_definition(&def, input)?.unwrap_or_default();
+            set_name(&mut d, name)?;
+            edit::apply(&mut d, &def)?;
+            d.strategy_on_full
+                .get_or_insert(StrategyOnFull::OverwriteOldestData);
+            client.create_message_stream(&d).await?;
+            writeln!(out, "created stream {:?}", d.name)?;
+        }
+        Command::Update {
+            name,
+            def,
+            remove_export,
+            disable_export,
+            enable_export,
+        } => {
+            let mut d = match load_definition(&def, input)? {
+                Some(d) => d,
+                None => {
+                    let Some(n) = &name else {
+                        return Err(CliError(
+                            "update needs a stream name (or --definition FILE)".into(),
+                        ));
+                    };
+                    client.describe_message_stream(n).await?.definition
+                }
+            };
+            set_name(&mut d, name)?;
+            edit::apply(&mut d, &def)?;
+            edit::change_exports(&mut d, &remove_export, &disable_export, &enable_export)?;
+            client.update_message_stream(&d).await?;
+            writeln!(out, "updated stream {:?}", d.name)?;
+        }
+        Command::Delete { name } => {
+            client.delete_message_stream(&name).await?;
+            writeln!(out, "deleted stream {name:?}")?;
+        }
+        Command::Top { interval } => {
+            top::run(&client, Duration::from_millis(interval), &target).await?;
         }
         Command::Describe { name, json } => {
             let info = client.describe_message_stream(&name).await?;
@@ -116,19 +172,25 @@ pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn Read) -> Result<
             from,
             count,
             format,
-        } => read(&client, &name, from, count, format, out).await?,
+            json,
+        } => {
+            let format = if json { Format::Json } else { format };
+            read(&client, &name, from, count, format, out).await?;
+        }
         Command::Tail {
             name,
             from,
             max,
             format,
+            json,
         } => {
+            let format = if json { Format::Json } else { format };
             tokio::select! {
                 r = tail(&client, &name, from, max, format, out) => r?,
                 r = tokio::signal::ctrl_c() => r?,
             }
         }
-        Command::Append { name, lines } => {
+        Command::Append { name, lines, json } => {
             let mut data = Vec::new();
             input.read_to_end(&mut data)?;
             let payloads: Vec<&[u8]> = if lines {
@@ -145,25 +207,81 @@ pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn Read) -> Result<
                 vec![&data[..]]
             };
             // One at a time: the sequence numbers follow the input's order.
-            for seq in client.append_many(&name, payloads, 1).await? {
-                writeln!(out, "{seq}")?;
+            let seqs = client.append_many(&name, payloads, 1).await?;
+            if json {
+                writeln!(out, "{}", serde_json::Value::from(seqs))?;
+            } else {
+                for seq in seqs {
+                    writeln!(out, "{seq}")?;
+                }
             }
         }
-        Command::Status => {
+        Command::Status { json } => {
             let mut names = client.list_streams().await?;
             names.sort();
-            let mut rows = vec![format::status_header()];
+            let mut infos = Vec::new();
             for n in names {
                 match client.describe_message_stream(&n).await {
-                    Ok(info) => rows.extend(format::status_rows(&info)),
+                    Ok(info) => infos.push(info),
                     Err(Error::ResourceNotFound(_)) => {} // deleted since the list
                     Err(e) => return Err(e.into()),
                 }
             }
-            out.write_all(format::table(&rows).as_bytes())?;
+            if json {
+                let v: Vec<serde_json::Value> = infos.iter().map(format::status_json).collect();
+                writeln!(out, "{}", serde_json::Value::from(v))?;
+            } else {
+                let mut rows = vec![format::status_header()];
+                for info in &infos {
+                    rows.extend(format::status_rows(info));
+                }
+                out.write_all(format::table(&rows).as_bytes())?;
+            }
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// The definition of `--definition FILE` (`-`: stdin), if given.
+fn load_definition(
+    a: &DefinitionArgs,
+    input: &mut dyn Read,
+) -> Result<Option<MessageStreamDefinition>, CliError> {
+    let Some(file) = &a.definition else {
+        return Ok(None);
+    };
+    let text = if file == "-" {
+        let mut s = String::new();
+        input.read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| CliError(format!("reading {file}: {e}")))?
+    };
+    let name = if file == "-" { "<stdin>" } else { file };
+    sm_declare::parse_definition(name, &text)
+        .map(Some)
+        .map_err(|e| CliError(e.to_string()))
+}
+
+/// Puts the command line's stream name into the definition (they must agree when both are
+/// given).
+fn set_name(d: &mut MessageStreamDefinition, name: Option<String>) -> Result<(), CliError> {
+    match name {
+        Some(n) if d.name.is_empty() => d.name = n,
+        Some(n) if n != d.name => {
+            return Err(CliError(format!(
+                "the stream name {n:?} differs from the definition's {:?}",
+                d.name
+            )))
+        }
+        _ => {}
+    }
+    if d.name.is_empty() {
+        return Err(CliError(
+            "a stream name is needed (as an argument or in --definition)".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -12,6 +12,10 @@ pub enum Route {
     Metrics,
     /// `GET /health`.
     Health,
+    /// `GET /` (or `/index.html`): the status page.
+    Page,
+    /// `GET /status.json`: what the page shows.
+    Status,
     /// Anything else: the status and a one-line reason.
     Refused(u16, &'static str),
 }
@@ -38,7 +42,9 @@ pub fn route(head: &[u8]) -> Route {
     match target.split('?').next().unwrap_or_default() {
         "/metrics" => Route::Metrics,
         "/health" => Route::Health,
-        _ => Route::Refused(404, "not found: GET /metrics or /health"),
+        "/" | "/index.html" => Route::Page,
+        "/status.json" => Route::Status,
+        _ => Route::Refused(404, "not found: GET /, /status.json, /metrics or /health"),
     }
 }
 
@@ -85,7 +91,13 @@ mod tests {
         assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x"), Route::Metrics);
         assert_eq!(route(b"GET /metrics?name[]=x HTTP/1.0"), Route::Metrics);
         assert_eq!(route(b"GET /health HTTP/1.1\nAccept: */*"), Route::Health);
-        assert!(matches!(route(b"GET / HTTP/1.1"), Route::Refused(404, _)));
+        assert_eq!(route(b"GET / HTTP/1.1"), Route::Page);
+        assert_eq!(route(b"GET /index.html HTTP/1.1"), Route::Page);
+        assert_eq!(route(b"GET /status.json?t=1 HTTP/1.1"), Route::Status);
+        assert!(matches!(
+            route(b"GET /other HTTP/1.1"),
+            Route::Refused(404, _)
+        ));
         assert!(matches!(
             route(b"GET /metrics/x HTTP/1.1"),
             Route::Refused(404, _)

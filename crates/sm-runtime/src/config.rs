@@ -116,9 +116,25 @@ pub struct Args {
     #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
     pub endpoint_url_s3: Option<String>,
 
-    /// Extra CA certificates (PEM) to trust for AWS calls; Greengrass sets GG_ROOT_CA_PATH.
+    /// Extra CA certificates (PEM) to trust for the exports' HTTPS calls and an https://
+    /// proxy; Greengrass sets GG_ROOT_CA_PATH.
     #[arg(long, env = "GG_ROOT_CA_PATH")]
     pub ca_bundle: Option<PathBuf>,
+
+    /// Use the AWS services' FIPS endpoints (true/false). Default: AWS_GG_FIPS_MODE (set by
+    /// the nucleus), else the config file's use_fips_endpoint, else false.
+    #[arg(long, env = "AWS_USE_FIPS_ENDPOINT", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub use_fips_endpoint: Option<bool>,
+
+    /// Proxy of every export request, http://[user:password@]host[:port] or https://…
+    /// (standalone use; beats HTTPS_PROXY, HTTP_PROXY and ALL_PROXY, which the nucleus sets).
+    #[arg(long, env = "STREAM_MANAGER_PROXY_URL", hide_env_values = true)]
+    pub proxy_url: Option<Secret>,
+
+    /// Hosts that bypass the proxy, comma-separated (beats NO_PROXY): domains (with or without
+    /// a leading dot), IP addresses, CIDR blocks, any of them with :port, or *.
+    #[arg(long, env = "STREAM_MANAGER_NO_PROXY")]
+    pub no_proxy: Option<String>,
 
     /// Largest Kinesis record (data + partition key) in bytes: 1 MiB, or up to 10 MiB for
     /// streams configured for large records.
@@ -151,6 +167,11 @@ pub struct Args {
     /// authentication).
     #[arg(long, env = "STREAM_MANAGER_METRICS_ALLOW_NON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub metrics_allow_non_loopback: bool,
+
+    /// Streams to create and keep updated, declared in a YAML or JSON file (README,
+    /// "Declared streams"); applied at start-up (a bad file stops the start) and on SIGHUP.
+    #[arg(long, env = "STREAM_MANAGER_STREAMS_FILE")]
+    pub streams_file: Option<PathBuf>,
 
     /// An export with messages to send whose position has not moved for this many seconds is
     /// reported stalled by /health and the metrics.
@@ -220,6 +241,77 @@ pub struct Config {
     pub aws: crate::aws::AwsSettings,
     /// The metrics and health endpoint, when on.
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// The declared streams file, when set.
+    pub streams_file: Option<PathBuf>,
+}
+
+/// Environment variables the daemon reads besides those of [`Args`] (which clap reads), with
+/// what reads them: the registry the packaging test checks against the recipe.
+pub const OTHER_ENV_VARS: &[(&str, &str)] = &[
+    ("AWS_DEFAULT_REGION", "region, after AWS_REGION"),
+    (
+        "AWS_GG_FIPS_MODE",
+        "FIPS endpoints, after AWS_USE_FIPS_ENDPOINT (set by the nucleus)",
+    ),
+    ("HTTP_PROXY", "proxy of http:// exports (sm-proxy)"),
+    ("http_proxy", "proxy of http:// exports (sm-proxy)"),
+    ("HTTPS_PROXY", "proxy of https:// exports (sm-proxy)"),
+    ("https_proxy", "proxy of https:// exports (sm-proxy)"),
+    (
+        "ALL_PROXY",
+        "proxy of exports without a scheme's own (sm-proxy)",
+    ),
+    (
+        "all_proxy",
+        "proxy of exports without a scheme's own (sm-proxy)",
+    ),
+    ("NO_PROXY", "hosts that bypass the proxy (sm-proxy)"),
+    ("no_proxy", "hosts that bypass the proxy (sm-proxy)"),
+    ("XDG_DATA_HOME", "default store root"),
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS credentials"),
+    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS credentials"),
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS credentials"),
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS credentials"),
+    ("AWS_ACCESS_KEY_ID", "AWS credentials"),
+    ("AWS_SECRET_ACCESS_KEY", "AWS credentials"),
+    ("AWS_SESSION_TOKEN", "AWS credentials"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "AWS credentials"),
+    (
+        "AWS_CONFIG_FILE",
+        "AWS credentials, region, use_fips_endpoint",
+    ),
+    ("AWS_PROFILE", "AWS credentials, region, use_fips_endpoint"),
+    ("HOME", "~/.aws files, default store root"),
+];
+
+/// The proxy configuration from the flags and the environment, logged once.
+fn proxy_config(args: &Args) -> anyhow::Result<sm_proxy::ProxyConfig> {
+    let proxy = sm_proxy::ProxyConfig::from_sources(
+        args.proxy_url
+            .as_ref()
+            .map(|s| ("--proxy-url (STREAM_MANAGER_PROXY_URL)", s.expose())),
+        args.no_proxy
+            .as_deref()
+            .map(|s| ("--no-proxy (STREAM_MANAGER_NO_PROXY)", s)),
+        |k| std::env::var(k).ok(),
+    )?;
+    if !proxy.is_direct() {
+        tracing::info!("export requests go through a proxy: {}", proxy.describe());
+    }
+    if let Some((source, ignored)) = proxy.ignored_no_proxy() {
+        tracing::warn!("{source}: entries that match nothing were ignored: {ignored:?}");
+    }
+    Ok(proxy)
+}
+
+/// Whether to use FIPS endpoints: the flag or `AWS_USE_FIPS_ENDPOINT`, else the nucleus's
+/// `AWS_GG_FIPS_MODE`, else the config file's `use_fips_endpoint`, else no.
+fn use_fips(args: &Args) -> bool {
+    let boolean = |v: String| sm_credentials::profile::boolean(&v);
+    args.use_fips_endpoint
+        .or_else(|| std::env::var("AWS_GG_FIPS_MODE").ok().and_then(boolean))
+        .or_else(|| crate::aws::credentials::config_value("use_fips_endpoint").and_then(boolean))
+        .unwrap_or(false)
 }
 
 /// Maps a Greengrass `LOG_LEVEL` to a tracing filter level.
@@ -307,8 +399,11 @@ impl Config {
                 stall_after: std::time::Duration::from_secs(args.health_stall_seconds),
             }),
         };
+        let proxy = proxy_config(&args)?;
+        let fips = use_fips(&args);
         Ok(Self {
             metrics,
+            streams_file: args.streams_file.filter(|p| !p.as_os_str().is_empty()),
             store_root: args.store_root.unwrap_or_else(default_store_root),
             host: args.host,
             port: args.port,
@@ -343,8 +438,12 @@ impl Config {
                     .into_iter()
                     .filter_map(|(s, u)| u.clone().map(|u| (s, u)))
                     .collect(),
+                    fips,
                 },
-                ca_bundle: args.ca_bundle.clone(),
+                net: crate::net::NetSettings {
+                    proxy: std::sync::Arc::new(proxy),
+                    ca_bundle: args.ca_bundle.clone(),
+                },
                 kinesis_limits: Some(sm_aws::kinesis::Limits {
                     max_record_bytes: args.kinesis_max_record_bytes,
                     max_request_bytes: if args.kinesis_max_record_bytes > 1024 * 1024 {
@@ -428,6 +527,55 @@ mod tests {
         .unwrap();
         assert!(allowed.metrics.is_some());
         assert!(Args::try_parse_from(["stream-manager", "--health-stall-seconds", "0"]).is_err());
+    }
+
+    #[test]
+    fn proxy_and_fips_flags() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["stream-manager", "--no-proxy", "*.corp,10.0.0.0/8"];
+            argv.extend_from_slice(extra);
+            Config::from_args(Args::parse_from(argv))
+        };
+        let c = parse(&[
+            "--proxy-url",
+            "http://u:p%40ss@proxy.corp:3128",
+            "--use-fips-endpoint",
+            "true",
+        ])
+        .unwrap();
+        assert!(c.aws.endpoints.fips);
+        let proxy = &c.aws.net.proxy;
+        let chosen = proxy.select("https", "kinesis.us-east-1.amazonaws.com", None);
+        assert_eq!(
+            chosen.map(|p| (p.url.to_string(), p.url.credentials())),
+            Some(("http://proxy.corp:3128".into(), Some(("u", "p@ss"))))
+        );
+        assert!(proxy.select("https", "db.corp", None).is_none());
+        assert!(proxy.select("http", "10.2.3.4", Some(8080)).is_none());
+        // Neither the parsed arguments nor the configuration show the password.
+        let shown = format!(
+            "{:?} {c:?}",
+            Args::parse_from(["x", "--proxy-url", "http://u:s3cr3t@p:1"])
+        );
+        assert!(
+            !shown.contains("p%40ss") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        // An unusable proxy URL stops the start with the flag's name, not the secret.
+        let err = parse(&["--proxy-url", "socks5://u:s3cr3t@p:1080"]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("--proxy-url") && text.contains("socks5"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(
+            !parse(&["--proxy-url", "http://p:1", "--use-fips-endpoint", "false"])
+                .unwrap()
+                .aws
+                .endpoints
+                .fips
+        );
     }
 
     #[test]

@@ -12,17 +12,20 @@
 //! store, the export manager and [`telemetry`].
 //!
 //! Driven by [`main`] (the binary's entry point): parse configuration, open the store
-//! (recovering every File stream), start the export manager, bind, serve until SIGTERM or
-//! Ctrl-C, then fsync and exit.
+//! (recovering every File stream), apply the declared streams file ([`declared`]; again on
+//! each SIGHUP), start the export manager, bind, serve until SIGTERM or Ctrl-C, then fsync
+//! and exit.
 
 pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod declared;
 pub mod export;
 pub mod greengrass;
 pub mod handlers;
 pub mod metrics;
+pub mod net;
 pub mod server;
 pub mod store;
 pub mod telemetry;
@@ -101,6 +104,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let store = tokio::task::block_in_place(|| store::open(&config.store_root))?;
+    if let Some(path) = &config.streams_file {
+        tokio::task::block_in_place(|| declared::apply(&store, path))
+            .context("the streams file was not applied")?;
+    }
+    // Before the port file announces the daemon, so that a SIGHUP sent at once reloads the
+    // streams file instead of ending the process (SIGHUP's default action).
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let addr = std::net::SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -140,6 +151,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         n.listening(local.port());
     }
     let store = Arc::new(store);
+    let reloader = tokio::spawn(reload_on_hangup(
+        hup,
+        store.clone(),
+        config.streams_file.clone(),
+    ));
     let exporter = tokio::spawn(
         export::Manager::new(
             store.clone(),
@@ -173,6 +189,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     server::serve(listener, shared.clone(), shutdown).await;
     expirer.abort();
     exporter.abort();
+    reloader.abort();
     if let Some(m) = metrics {
         m.abort();
     }
@@ -180,6 +197,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::task::block_in_place(|| shared.store.sync_all());
     info!("stopped");
     Ok(())
+}
+
+/// Applies the streams file again on each SIGHUP (a bad file is logged and changes nothing).
+async fn reload_on_hangup(
+    mut hup: tokio::signal::unix::Signal,
+    store: Arc<store::Store>,
+    path: Option<std::path::PathBuf>,
+) {
+    while hup.recv().await.is_some() {
+        let Some(path) = path.clone() else {
+            info!("SIGHUP: no streams file is configured (--streams-file); nothing to reload");
+            continue;
+        };
+        info!(file = %path.display(), "SIGHUP: applying the streams file");
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || declared::apply(&s, &path)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                error!("streams file not applied: {e:#}; the streams are kept as they were")
+            }
+            Err(e) => error!("streams file not applied: {e}"),
+        }
+    }
 }
 
 /// Installs the SIGTERM and Ctrl-C handlers (before the port file announces the daemon, so a

@@ -1,6 +1,7 @@
 //! The opt-in metrics and health endpoint (`--metrics-address`): a minimal HTTP/1.1 server,
-//! GET only, one request per connection, answering `GET /metrics` (Prometheus text) and
-//! `GET /health` (JSON; 503 when the store is not writable).
+//! GET only, one request per connection, answering `GET /metrics` (Prometheus text),
+//! `GET /health` (JSON; 503 when the store is not writable), and the status page (`GET /` and
+//! the `GET /status.json` it reads; `sm_metrics::status`, glued in [`status`]).
 //!
 //! The counters live where the work happens: appends in [`crate::telemetry::Counters`] and in
 //! each [`Stream`](crate::store::Stream), fsyncs in [`crate::store::fsutil`], export progress
@@ -9,6 +10,8 @@
 //! it reads the ingest time of each export's oldest pending message) and renders it with the
 //! pure `sm_metrics::render` and `sm_metrics::health`. A background task writes and removes a probe
 //! file in the store root every [`PROBE_EVERY`] (no fsync) for the health's "store writable".
+
+mod status;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -79,6 +82,7 @@ pub struct Endpoint {
     shared: Arc<Shared>,
     stall_after: Duration,
     probe: Mutex<StoreProbe>,
+    history: Mutex<sm_metrics::status::History>,
 }
 
 impl Endpoint {
@@ -88,6 +92,7 @@ impl Endpoint {
             shared,
             stall_after,
             probe: Mutex::new(StoreProbe::default()),
+            history: Mutex::new(sm_metrics::status::History::default()),
         }
     }
 
@@ -262,7 +267,12 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
                 format!("{why}\n").as_bytes(),
             )
         }
-        Ok(r @ (Route::Metrics | Route::Health)) => {
+        Ok(Route::Page) => response(
+            200,
+            "text/html; charset=utf-8",
+            sm_metrics::status::PAGE.as_bytes(),
+        ),
+        Ok(r @ (Route::Metrics | Route::Health | Route::Status)) => {
             let e = endpoint.clone();
             match tokio::task::spawn_blocking(move || e.snapshot()).await {
                 Err(err) => {
@@ -274,6 +284,15 @@ async fn answer(mut sock: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>) 
                     sm_metrics::CONTENT_TYPE,
                     sm_metrics::render(&snapshot).as_bytes(),
                 ),
+                Ok(snapshot) if r == Route::Status => {
+                    let history = endpoint
+                        .history
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    let body = status::json(&snapshot, &history);
+                    response(200, "application/json", body.as_bytes())
+                }
                 Ok(snapshot) => {
                     let h = sm_metrics::health(&snapshot);
                     let mut body = h.body.to_string();
@@ -319,6 +338,7 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) {
         })
     };
     let _stop_prober = AbortOnDrop(prober);
+    let _stop_sampler = AbortOnDrop(tokio::spawn(status::sampler(endpoint.clone())));
     let busy = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {

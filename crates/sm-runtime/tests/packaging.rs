@@ -37,6 +37,37 @@ const NOT_IN_RECIPE: &[(&str, &str)] = &[
     ("AWS_ENDPOINT_URL_IOTSITEWISE", "AWS SDK variable"),
     ("AWS_ENDPOINT_URL_IOTANALYTICS", "AWS SDK variable"),
     ("AWS_ENDPOINT_URL_S3", "AWS SDK variable"),
+    // Set by the nucleus from its fipsMode (both names; AWS_GG_FIPS_MODE "read by stream
+    // manager", as the nucleus's source says).
+    ("AWS_USE_FIPS_ENDPOINT", "set by the nucleus"),
+    ("AWS_GG_FIPS_MODE", "set by the nucleus"),
+    // The nucleus's networkProxy, set for every component (both cases).
+    ("HTTP_PROXY", "set by the nucleus"),
+    ("http_proxy", "set by the nucleus"),
+    ("HTTPS_PROXY", "set by the nucleus"),
+    ("https_proxy", "set by the nucleus"),
+    ("ALL_PROXY", "set by the nucleus"),
+    ("all_proxy", "set by the nucleus"),
+    ("NO_PROXY", "set by the nucleus"),
+    ("no_proxy", "set by the nucleus"),
+    // The token exchange service's endpoint and the component's token, set for every
+    // component (AWS_CONTAINER_AUTHORIZATION_TOKEN is the SVCUID).
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "set by the nucleus"),
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "set by the nucleus"),
+    // The rest of the AWS SDKs' credential and profile chain, and the region's fallback, for
+    // standalone installs: the nucleus passes its own environment on.
+    ("AWS_DEFAULT_REGION", "AWS SDK variable"),
+    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS SDK variable"),
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS SDK variable"),
+    ("AWS_ACCESS_KEY_ID", "AWS SDK variable"),
+    ("AWS_SECRET_ACCESS_KEY", "AWS SDK variable"),
+    ("AWS_SESSION_TOKEN", "AWS SDK variable"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "AWS SDK variable"),
+    ("AWS_CONFIG_FILE", "AWS SDK variable"),
+    ("AWS_PROFILE", "AWS SDK variable"),
+    // The process's own environment.
+    ("HOME", "the process's environment"),
+    ("XDG_DATA_HOME", "the process's environment"),
 ];
 
 /// The reference's configuration keys and defaults (reference.md §3.1), as the recipe must
@@ -162,9 +193,10 @@ fn recipe() -> Recipe {
     }
 }
 
-/// Every environment variable of the daemon's command line, with its default.
+/// Every environment variable the daemon reads, with its default: those of its command line
+/// and those of its registry of other variables (`config::OTHER_ENV_VARS`, no default).
 fn daemon_variables() -> BTreeMap<String, Option<String>> {
-    sm_runtime::config::Args::command()
+    let mut vars: BTreeMap<String, Option<String>> = sm_runtime::config::Args::command()
         .get_arguments()
         .filter_map(|a| {
             let var = a.get_env()?.to_str().unwrap().to_owned();
@@ -174,7 +206,14 @@ fn daemon_variables() -> BTreeMap<String, Option<String>> {
                 .map(|v| v.to_str().unwrap().to_owned());
             Some((var, default))
         })
-        .collect()
+        .collect();
+    for (var, _) in sm_runtime::config::OTHER_ENV_VARS {
+        assert!(
+            vars.insert((*var).to_owned(), None).is_none(),
+            "{var} is both a flag's variable and in OTHER_ENV_VARS"
+        );
+    }
+    vars
 }
 
 #[test]

@@ -5,3 +5,5 @@
 mod commands;
 mod daemon;
 mod errors;
+mod manage;
+mod top;

@@ -1,14 +1,14 @@
-//! What every AWS destination shares: region, endpoints, credentials, the HTTPS client, and
-//! one place that signs and sends a request built by `sm-aws`.
+//! What every AWS destination shares: region, endpoints, credentials, the HTTPS client (built
+//! by [`crate::net`]), and one place that signs and sends a request built by `sm-aws`.
 
 pub mod credentials;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sm_aws::{AwsError, CallOutcome, Endpoints, Service};
 
 use crate::clock;
+use crate::net::{self, NetSettings};
 use credentials::CredentialsProvider;
 
 /// AWS settings from flags and the environment.
@@ -16,10 +16,10 @@ use credentials::CredentialsProvider;
 pub struct AwsSettings {
     /// `AWS_REGION` / `AWS_DEFAULT_REGION` (else the config file's profile).
     pub region: Option<String>,
-    /// Endpoint overrides.
+    /// Endpoint overrides and FIPS.
     pub endpoints: Endpoints,
-    /// Extra trusted CA certificates (PEM), e.g. Greengrass's `GG_ROOT_CA_PATH`.
-    pub ca_bundle: Option<PathBuf>,
+    /// Proxy and CA bundle of every outbound client (the HTTP export's too).
+    pub net: NetSettings,
     /// Kinesis size limits.
     pub kinesis_limits: Option<sm_aws::kinesis::Limits>,
     /// Timeout of one AWS request.
@@ -28,7 +28,7 @@ pub struct AwsSettings {
 
 /// The shared AWS context of the exporters.
 pub struct Aws {
-    /// HTTPS client (honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY).
+    /// HTTPS client (through the proxy of `settings.net`).
     pub http: reqwest::Client,
     /// Credentials.
     pub credentials: CredentialsProvider,
@@ -50,32 +50,10 @@ pub struct Answer {
 
 impl Aws {
     /// The context for these settings.
-    pub fn new(settings: AwsSettings) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut b = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)));
-        if let Some(path) = &settings.ca_bundle {
-            match std::fs::read(path) {
-                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                    Ok(certs) => {
-                        for c in certs {
-                            b = b.add_root_certificate(c);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "CA bundle is not valid PEM, ignored: {e}")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}")
-                }
-            }
-        }
-        let http = b.build()?;
+    pub fn new(settings: AwsSettings) -> Result<Self, net::NetError> {
         Ok(Self {
-            credentials: CredentialsProvider::new(http.clone()),
-            http,
+            credentials: CredentialsProvider::new(&settings.net)?,
+            http: net::http_client(&settings.net, settings.timeout)?,
             settings,
         })
     }
@@ -98,13 +76,7 @@ impl Aws {
         region: &str,
         mut req: http::Request<Vec<u8>>,
     ) -> Result<Answer, CallOutcome> {
-        let creds = self.credentials.get().await.map_err(|m| {
-            CallOutcome::Fail(AwsError {
-                status: 0,
-                code: "NoCredentials".into(),
-                message: m,
-            })
-        })?;
+        let creds = self.credentials.get().await.map_err(credentials_outcome)?;
         let now = std::time::UNIX_EPOCH + Duration::from_millis(clock::now_ms().max(0) as u64);
         sm_aws::sign(
             &mut req,
@@ -122,27 +94,27 @@ impl Aws {
             })
         })?;
         let (parts, body) = req.into_parts();
-        let mut rb = self.http.request(parts.method, parts.uri.to_string());
+        let url = parts.uri.to_string();
+        let mut rb = self.http.request(parts.method, &url);
         for (k, v) in &parts.headers {
             if k != http::header::HOST {
                 rb = rb.header(k, v);
             }
         }
-        let resp = rb.body(body).send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "RequestTimeout"
-            } else if e.is_connect() {
-                "ConnectionFailed"
-            } else {
-                "NetworkError"
-            };
-            CallOutcome::Retry(AwsError {
-                status: 0,
-                code: what.into(),
-                message: e.to_string(),
-            })
-        })?;
+        let resp = rb
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.send_outcome(&e, &url))?;
         let status = resp.status().as_u16();
+        if let Some(message) = net::proxy_status_text(&self.settings.net, &url, status) {
+            // A proxy's answer, not AWS's: only new proxy credentials help.
+            return Err(CallOutcome::Fail(AwsError {
+                status,
+                code: "ProxyAuthenticationRequired".into(),
+                message,
+            }));
+        }
         let error_type = resp
             .headers()
             .get("x-amzn-errortype")
@@ -157,7 +129,7 @@ impl Aws {
             CallOutcome::Retry(AwsError {
                 status,
                 code: "NetworkError".into(),
-                message: e.to_string(),
+                message: net::error_text(&self.settings.net, &e),
             })
         })?;
         if error_type
@@ -173,5 +145,50 @@ impl Aws {
             body,
             etag,
         })
+    }
+
+    /// A request that got no answer: retried, with the proxy named and, for a FIPS host that
+    /// cannot be reached, a note that not every region has one.
+    fn send_outcome(&self, e: &reqwest::Error, url: &str) -> CallOutcome {
+        let code = if e.is_timeout() {
+            "RequestTimeout"
+        } else if e.is_connect() {
+            "ConnectionFailed"
+        } else {
+            "NetworkError"
+        };
+        let mut message = net::error_text(&self.settings.net, e);
+        if e.is_connect() && self.settings.endpoints.fips && url.contains("-fips.") {
+            message.push_str(
+                " (a FIPS endpoint: not every region has one for every service; see README, \
+                 \"FIPS endpoints\")",
+            );
+        }
+        CallOutcome::Retry(AwsError {
+            status: 0,
+            code: code.into(),
+            message,
+        })
+    }
+}
+
+/// No credentials: a transient failure (the token exchange service down) is retried with the
+/// normal backoff, a configuration problem slowly.
+fn credentials_outcome(e: sm_credentials::CredentialsError) -> CallOutcome {
+    let transient = e.is_transient();
+    let err = AwsError {
+        status: 0,
+        code: if transient {
+            "CredentialsUnavailable"
+        } else {
+            "NoCredentials"
+        }
+        .into(),
+        message: e.to_string(),
+    };
+    if transient {
+        CallOutcome::Retry(err)
+    } else {
+        CallOutcome::Fail(err)
     }
 }

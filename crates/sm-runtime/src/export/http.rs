@@ -11,8 +11,6 @@
 //! retryable; any other status (3xx, 4xx) = non-retryable: the message (raw) or the batch (JSON)
 //! is skipped, counted and reported, because sending the same bytes again cannot succeed.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use sm_model::ExportFormat;
 use sm_retry::RecordOutcome;
@@ -76,9 +74,15 @@ impl HttpDestination {
                 if status.is_success() {
                     Answer::Delivered
                 } else {
-                    let msg = format!("HTTP {} from {}", status.as_u16(), self.uri);
-                    if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429
-                    {
+                    let msg = match status.as_u16() {
+                        407 => format!(
+                            "HTTP 407 Proxy Authentication Required from the proxy of {}",
+                            self.uri
+                        ),
+                        _ => format!("HTTP {} from {}", status.as_u16(), self.uri),
+                    };
+                    // 407: a proxy on the way wants (other) credentials; the message says so.
+                    if status.is_server_error() || matches!(status.as_u16(), 407 | 408 | 429) {
                         Answer::Retry(msg)
                     } else {
                         Answer::Skip(msg)
@@ -93,7 +97,11 @@ impl HttpDestination {
                 } else {
                     "failed"
                 };
-                Answer::Retry(format!("POST {} {what}: {e}", self.uri))
+                Answer::Retry(format!(
+                    "POST {} {what}: {}",
+                    self.uri,
+                    crate::net::error_chain(&e)
+                ))
             }
         }
     }
@@ -154,14 +162,4 @@ impl HttpDestination {
             }
         }
     }
-}
-
-/// The HTTP client shared by HTTP destinations, with a per-request timeout.
-pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    // reqwest is built without a default crypto provider: use ring's (idempotent).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()?)
 }

@@ -295,7 +295,7 @@ impl Manager {
         };
         Ok(Self {
             store,
-            client: http::client(config.http_timeout)?,
+            client: crate::net::http_client(&aws.net, config.http_timeout)?,
             config,
             aws: Arc::new(Aws::new(aws)?),
             telemetry,

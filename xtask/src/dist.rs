@@ -1,0 +1,323 @@
+//! `cargo xtask dist`: the release artifacts of one target.
+//!
+//! Builds `stream-manager` and `smctl` with the `dist` profile (Cargo.toml: stripped, fat LTO,
+//! one codegen unit) and lays out, under `target/artifacts/` (or `--out DIR`):
+//!
+//! ```text
+//! stream-manager-<version>-<triple>.tar.gz   stream-manager, smctl, stream-manager.service, README.md
+//! greengrass/recipes/aws.greengrass.StreamManager-<version>.yaml
+//! greengrass/artifacts/aws.greengrass.StreamManager/<version>/stream-manager
+//! SHA256SUMS                                  the tarball and the component's artifact
+//! ```
+//!
+//! The recipe is `packaging/greengrass/recipe.yaml` with its manifests replaced by the one of
+//! the target's architecture, whose artifact carries the binary's `Digest` (base64 SHA-256,
+//! `Algorithm: SHA-256`) and its size in a comment; the `greengrass` folder is what
+//! `greengrass-cli deployment create --recipeDir greengrass/recipes --artifactDir
+//! greengrass/artifacts --merge aws.greengrass.StreamManager=<version>` takes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::{cargo, root, run};
+
+/// The component's name.
+pub const COMPONENT: &str = "aws.greengrass.StreamManager";
+
+/// What `package` wrote.
+#[derive(Debug)]
+pub struct Layout {
+    /// The tarball.
+    pub tarball: PathBuf,
+    /// The component's recipe.
+    pub recipe: PathBuf,
+    /// The component's artifact (the daemon).
+    pub artifact: PathBuf,
+    /// The component version (from the recipe).
+    pub version: String,
+}
+
+fn value_after<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// The host's target triple (`rustc -vV`).
+pub fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("no host line in rustc -vV")
+}
+
+/// `cargo xtask dist [--target TRIPLE] [--profile P] [--out DIR]`.
+pub fn dist(args: &[String]) -> Result<()> {
+    let profile = value_after(args, "--profile").unwrap_or("dist");
+    let target = value_after(args, "--target");
+    let out = value_after(args, "--out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/artifacts"));
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--profile",
+        profile,
+        "-p",
+        "stream-manager",
+        "-p",
+        "sm-cli",
+    ]);
+    if let Some(t) = target {
+        build.args(["--target", t]);
+    }
+    run(&mut build)?;
+    let dir_name = if profile == "dev" { "debug" } else { profile };
+    let triple = match target {
+        Some(t) => t.to_owned(),
+        None => host_triple()?,
+    };
+    let bin_dir = match target {
+        Some(t) => root().join("target").join(t).join(dir_name),
+        None => root().join("target").join(dir_name),
+    };
+    let layout = package(&bin_dir, &triple, &out)?;
+    for p in [&layout.tarball, &layout.artifact] {
+        let size = std::fs::metadata(p)?.len();
+        eprintln!("xtask: {} ({size} bytes)", p.display());
+    }
+    eprintln!("xtask: {}", layout.recipe.display());
+    eprintln!(
+        "xtask: local deployment: sudo greengrass-cli deployment create --recipeDir {} --artifactDir {} --merge {COMPONENT}={}",
+        out.join("greengrass/recipes").display(),
+        out.join("greengrass/artifacts").display(),
+        layout.version
+    );
+    Ok(())
+}
+
+/// The Greengrass platform architecture of a target triple.
+pub fn architecture(triple: &str) -> Result<&'static str> {
+    Ok(match triple.split('-').next().unwrap_or("") {
+        "x86_64" => "amd64",
+        "aarch64" => "aarch64",
+        a if a.starts_with("armv7") => "arm",
+        other => bail!("no Greengrass architecture for {other:?} ({triple})"),
+    })
+}
+
+fn sha256(path: &Path) -> Result<[u8; 32]> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Sha256::digest(&bytes).into())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The recipe for one target: `packaging/greengrass/recipe.yaml` with its `Manifests:` block
+/// replaced by the target's platform and this artifact.
+pub fn recipe_for(template: &str, arch: &str, digest: &[u8; 32], size: u64) -> Result<String> {
+    let start = template
+        .find("\nManifests:\n")
+        .context("the recipe has no Manifests block")?;
+    let end = template[start + 1..]
+        .find("\nLifecycle:\n")
+        .map(|i| i + start + 1)
+        .context("the recipe has no Lifecycle block after Manifests")?;
+    let version = component_version(template)?;
+    let manifest = format!(
+        "\nManifests:\n  - Platform:\n      os: linux\n      architecture: {arch}\n    Selections:\n      - linux\n    Artifacts:\n      # Built by `cargo xtask dist`: {size} bytes.\n      - URI: \"s3://YOUR_BUCKET/{COMPONENT}/{version}/stream-manager\"\n        Digest: \"{}\"\n        Algorithm: SHA-256\n        Permission:\n          Execute: OWNER",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
+    Ok(format!(
+        "{}{manifest}{}",
+        &template[..start],
+        &template[end..]
+    ))
+}
+
+/// `ComponentVersion` of a recipe.
+pub fn component_version(recipe: &str) -> Result<String> {
+    recipe
+        .lines()
+        .find_map(|l| l.strip_prefix("ComponentVersion:"))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .context("the recipe has no ComponentVersion")
+}
+
+/// Lays out the artifacts of the binaries in `bin_dir` (built for `triple`) under `out`.
+pub fn package(bin_dir: &Path, triple: &str, out: &Path) -> Result<Layout> {
+    let daemon = bin_dir.join("stream-manager");
+    let smctl = bin_dir.join("smctl");
+    for b in [&daemon, &smctl] {
+        if !b.exists() {
+            bail!("{} does not exist: build it first", b.display());
+        }
+    }
+    let template = std::fs::read_to_string(root().join("packaging/greengrass/recipe.yaml"))?;
+    let version = component_version(&template)?;
+    let _ = std::fs::remove_dir_all(out);
+    let gg = out.join("greengrass");
+    let artifact_dir = gg.join("artifacts").join(COMPONENT).join(&version);
+    let recipe_dir = gg.join("recipes");
+    std::fs::create_dir_all(&artifact_dir)?;
+    std::fs::create_dir_all(&recipe_dir)?;
+    let artifact = artifact_dir.join("stream-manager");
+    std::fs::copy(&daemon, &artifact)?;
+    let digest = sha256(&artifact)?;
+    let size = std::fs::metadata(&artifact)?.len();
+    let recipe = recipe_dir.join(format!("{COMPONENT}-{version}.yaml"));
+    std::fs::write(
+        &recipe,
+        recipe_for(&template, architecture(triple)?, &digest, size)?,
+    )?;
+
+    // The tarball: one top folder holding the binaries, the unit and the README.
+    let name = format!("stream-manager-{}-{triple}", env!("CARGO_PKG_VERSION"));
+    let stage = out.join(&name);
+    std::fs::create_dir_all(&stage)?;
+    std::fs::copy(&daemon, stage.join("stream-manager"))?;
+    std::fs::copy(&smctl, stage.join("smctl"))?;
+    std::fs::copy(
+        root().join("packaging/systemd/stream-manager.service"),
+        stage.join("stream-manager.service"),
+    )?;
+    std::fs::copy(root().join("README.md"), stage.join("README.md"))?;
+    let tarball = out.join(format!("{name}.tar.gz"));
+    run(Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(out)
+        .args(["--owner=0", "--group=0", "--numeric-owner"])
+        .arg(&name))?;
+    std::fs::remove_dir_all(&stage)?;
+    let sums = format!(
+        "{}  {name}.tar.gz\n{}  greengrass/artifacts/{COMPONENT}/{version}/stream-manager\n",
+        hex(&sha256(&tarball)?),
+        hex(&digest)
+    );
+    std::fs::write(out.join("SHA256SUMS"), sums)?;
+    Ok(Layout {
+        tarball,
+        recipe,
+        artifact,
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout from the release binaries (`cargo build --release -p stream-manager -p
+    /// sm-cli`, as `cargo xtask ci` builds them): the recipe's digest is the artifact's, the
+    /// tarball holds what it should and its daemon runs.
+    #[test]
+    fn dist_layout_of_the_release_binaries() {
+        let bin = root().join("target/release");
+        assert!(
+            bin.join("smctl").exists() && bin.join("stream-manager").exists(),
+            "build first: cargo build --release -p stream-manager -p sm-cli"
+        );
+        let out = tempfile::tempdir().unwrap();
+        let triple = host_triple().unwrap();
+        let l = package(&bin, &triple, out.path()).unwrap();
+
+        let recipe = std::fs::read_to_string(&l.recipe).unwrap();
+        let digest = recipe
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Digest: "))
+            .unwrap()
+            .trim_matches('"');
+        let bytes = std::fs::read(&l.artifact).unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(digest)
+                .unwrap(),
+            Sha256::digest(&bytes).to_vec()
+        );
+        assert_eq!(bytes, std::fs::read(bin.join("stream-manager")).unwrap());
+        assert!(recipe.contains(&format!(
+            "# Built by `cargo xtask dist`: {} bytes.",
+            bytes.len()
+        )));
+        assert_eq!(recipe.matches("- Platform:").count(), 1, "{recipe}");
+        assert!(recipe.contains(&format!("architecture: {}", architecture(&triple).unwrap())));
+        assert!(
+            recipe.contains("\nLifecycle:\n")
+                && recipe.contains("ComponentName: aws.greengrass.StreamManager")
+        );
+        // greengrass-cli's layout: <artifactDir>/<component>/<version>/<URI's file name>.
+        assert!(l.artifact.ends_with(format!(
+            "greengrass/artifacts/{COMPONENT}/{}/stream-manager",
+            l.version
+        )));
+        assert!(recipe.contains(&format!("/{COMPONENT}/{}/stream-manager\"", l.version)));
+
+        let listing = Command::new("tar")
+            .arg("-tzvf")
+            .arg(&l.tarball)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8(listing.stdout).unwrap();
+        let top = format!("stream-manager-{}-{triple}", env!("CARGO_PKG_VERSION"));
+        let mut names: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                format!("{top}/"),
+                format!("{top}/README.md"),
+                format!("{top}/smctl"),
+                format!("{top}/stream-manager"),
+                format!("{top}/stream-manager.service"),
+            ]
+        );
+        for exe in ["smctl", "stream-manager"] {
+            let line = listing
+                .lines()
+                .find(|l| l.ends_with(&format!("/{exe}")))
+                .unwrap();
+            assert!(line.starts_with("-rwx"), "{line}");
+        }
+        // Unpacked, the daemon runs.
+        let unpack = tempfile::tempdir().unwrap();
+        assert!(Command::new("tar")
+            .arg("-xzf")
+            .arg(&l.tarball)
+            .arg("-C")
+            .arg(unpack.path())
+            .status()
+            .unwrap()
+            .success());
+        let v = Command::new(unpack.path().join(&top).join("stream-manager"))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&v.stdout).starts_with("stream-manager "));
+
+        let sums = std::fs::read_to_string(out.path().join("SHA256SUMS")).unwrap();
+        assert!(
+            sums.contains(&format!(
+                "{}  greengrass/",
+                hex(Sha256::digest(&bytes).as_slice())
+            )),
+            "{sums}"
+        );
+    }
+}
