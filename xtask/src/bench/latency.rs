@@ -68,7 +68,7 @@ pub(super) fn goals(r: &Results, _: &Plan) -> Vec<Goal> {
         "p99 of a connection beside a lone synchronous flushOnWrite appender",
         figure(r, "lat.fw.p99", "µs"),
         figure(r, "lat.quiet.p99", "µs (without the appender)"),
-        "(informative: the appender syncs on its own worker)",
+        "(informative: what a lone durable appender costs another connection)",
         Check::Informative,
     )]
 }

@@ -264,7 +264,7 @@ const PARTS: &[Part] = &[
         run: Some(latency::run),
         sections: &[section(
             "Latency at half the maximum rate",
-            "`sm-bench latency`: one connection, 512 B appends to a File stream at a fixed rate (half of P2's one-connection 512 B rate in this run), written by a pacing thread every 100 µs (all requests due by then, encoded on the wire directly), each timed from its scheduled send time to its response, so stalls count against every request they delay (no coordinated omission). Then the same at a fixed lower rate twice: alone, and beside one synchronous flushOnWrite appender (128 B) on another connection and stream, which syncs on its own tokio worker.",
+            "`sm-bench latency`: one connection, 512 B appends to a File stream at a fixed rate (half of P2's one-connection 512 B rate in this run), written by a pacing thread every 100 µs (all requests due by then, encoded on the wire directly), each timed from its scheduled send time to its response, so stalls count against every request they delay (no coordinated omission). Then the same at a fixed lower rate twice: alone, and beside one synchronous flushOnWrite appender (128 B) on another connection and stream.",
             &["lat."],
         )],
         goals: latency::goals,
