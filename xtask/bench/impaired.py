@@ -231,14 +231,16 @@ class Relay:
             conn.close()
             return
         for a, b in ((conn, up), (up, conn)):
-            q = queue.Queue(maxsize=64)
+            # Room for the bytes of half a round trip at a few MB/s, no more: the sender is
+            # held back by the link, as it would be without the relay.
+            q = queue.Queue(maxsize=8)
             threading.Thread(target=self._read, args=(a, q), daemon=True).start()
             threading.Thread(target=self._write, args=(b, q), daemon=True).start()
 
     def _read(self, s, q):
         try:
             while True:
-                data = s.recv(65536)
+                data = s.recv(16384)
                 q.put((time.monotonic() + self.rtt / 2, data))
                 if not data:
                     return
@@ -348,10 +350,15 @@ def reference(link, relay, base, seconds):
             s.send(chunk)
         except socket.timeout:
             pass
-    s.close()
-    time.sleep(relay.rtt + 0.5)
     moved = stats(link, base)["tcp_bytes"] - before
-    return moved / (time.monotonic() - t0 - relay.rtt - 0.5)
+    elapsed = time.monotonic() - t0
+    s.close()
+    # What is still on its way must not share the link with the next measurement.
+    last = -1
+    while last != stats(link, base)["tcp_bytes"]:
+        last = stats(link, base)["tcp_bytes"]
+        time.sleep(0.5)
+    return moved / elapsed
 
 
 def backlog_run(binary, link, relay, base, name, n, size, timeout):

@@ -1,9 +1,10 @@
 """P1 of `cargo xtask bench`: the official Python SDK appending synchronously.
 
-One StreamManagerClient, one File stream (flushOnWrite false, 1 GiB max, 16 MiB segments,
-OverwriteOldestData), then `append_message` of 512-byte payloads in a loop for a fixed time,
+One StreamManagerClient, one File stream (flushOnWrite false unless --flush 1, 1 GiB max,
+16 MiB segments, OverwriteOldestData), then `append_message` of 512-byte payloads in a loop for a fixed time,
 as AWS's own stream manager benchmark does. Prints `RESULT <appends> <seconds>`.
-Run by xtask against the daemon and against sm-bench's no-op server (the client's ceiling).
+Run by xtask against the daemon and against sm-bench's no-op server (the client's ceiling),
+and for P7's W1 and W2 rows of the official SDK.
 """
 
 import argparse
@@ -24,6 +25,7 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--flush", type=int, default=0, help="1: a flushOnWrite stream (P7's W1)")
     a = p.parse_args()
     client = StreamManagerClient(host="127.0.0.1", port=a.port, connect_timeout=10, request_timeout=60)
     name = "p1"
@@ -38,7 +40,7 @@ def main():
         stream_segment_size=16 << 20,
         strategy_on_full=StrategyOnFull.OverwriteOldestData,
         persistence=Persistence.File,
-        flush_on_write=False,
+        flush_on_write=bool(a.flush),
     ))
     payload = b"x" * a.size
     for _ in range(a.warmup):

@@ -7,9 +7,10 @@
 //! * `cargo xtask e2e [PYTEST ARGS]`: only the release build and the end-to-end suite.
 //! * `cargo xtask crash [--cycles N] [--seed S]`: the kill -9 / power-loss fault injection
 //!   (`tests/e2e/crash_cycles.py`) against the release binary; 1,000 cycles by default.
-//! * `cargo xtask bench [--quick]`: runs every benchmark (P1–P6, latency) with the references
-//!   they are compared with, and rewrites `BENCHMARKS.md` and its plots in `docs/bench/`;
-//!   `--quick` runs them all at tiny sizes (under 2 minutes) into `target/bench-quick.md`.
+//! * `cargo xtask bench [--quick] [--only PART]`: runs every benchmark (P1–P7, latency) with
+//!   the references they are compared with, and rewrites `BENCHMARKS.md` and its plots in
+//!   `docs/bench/`; `--quick` runs them all at tiny sizes (under 3 minutes) into
+//!   `target/bench-quick.md`; `--only P7` runs one part into `target/bench-only.md`.
 //! * `cargo xtask deny`: only cargo-deny.
 //! * `cargo xtask dist [--target TRIPLE] [--profile P] [--out DIR]`: the release artifacts
 //!   ([`dist`]): a tarball (daemon, smctl, systemd unit) and a Greengrass component folder.
@@ -144,7 +145,7 @@ fn main() -> Result<()> {
         Some("dist") => dist::dist(&args[1..]),
         Some("tidy") => tidy::run(&root()),
         _ => bail!(
-            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] | deny | tidy | dist [--target T] [--profile P] [--out DIR]>"
+            "usage: cargo xtask <ci | e2e [pytest args] | crash [--cycles N] [--seed S] | bench [--quick] [--only PART] | deny | tidy | dist [--target T] [--profile P] [--out DIR]>"
         ),
     }
 }

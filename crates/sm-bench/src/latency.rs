@@ -278,6 +278,11 @@ pub async fn run(args: &[String]) -> Result<()> {
     let size: usize = arg_or(args, "--size", 512)?;
     let tick_us: u64 = arg_or(args, "--tick-us", 100)?;
     let cdf = PathBuf::from(arg_req(args, "--cdf")?);
+    // Row keys `<prefix>.p50`…; with `--flush-appender`, one synchronous flushOnWrite
+    // appender runs on another connection (its own stream) meanwhile.
+    let prefix = crate::arg(args, "--key").unwrap_or_else(|| "lat".into());
+    let flush_appender = args.iter().any(|a| a == "--flush-appender");
+    let context = crate::arg(args, "--label");
     let memory = match crate::arg(args, "--persistence").as_deref() {
         None | Some("file") => false,
         Some("memory") => true,
@@ -296,6 +301,11 @@ pub async fn run(args: &[String]) -> Result<()> {
         .create_message_stream(&crate::pipeline::definition("lat".into(), memory, 1024))
         .await?;
     let port = daemon.port;
+    let background = if flush_appender {
+        Some(FlushAppender::start(&daemon).await?)
+    } else {
+        None
+    };
     let cpu0 = (cpu_seconds(daemon.pid())?, cpu_seconds(std::process::id())?);
     let load = Load {
         rate,
@@ -311,13 +321,63 @@ pub async fn run(args: &[String]) -> Result<()> {
         cpu_seconds(daemon.pid())? - cpu0.0,
         cpu_seconds(std::process::id())? - cpu0.1,
     );
+    if let Some(bg) = background {
+        let (n, t) = bg.stop().await?;
+        row(
+            &format!("{prefix}.flush_appender"),
+            "the flushOnWrite appender on another connection meanwhile",
+            (n as f64 / t).round(),
+            "appends/s",
+            &format!("{n} synchronous 128 B flushOnWrite appends in {t:.2} s"),
+        );
+    }
     drop(client);
     daemon.kill();
     let _ = fs::remove_dir_all(&root);
-    report(&outcome, load, &cdf)
+    report(&outcome, load, &cdf, &prefix, context.as_deref())
 }
 
-fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
+/// One synchronous flushOnWrite appender on a connection and stream of its own, until
+/// stopped: what a lone durable appender costs the other connections.
+struct FlushAppender {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Result<(u64, f64)>>,
+}
+
+impl FlushAppender {
+    async fn start(daemon: &Daemon) -> Result<Self> {
+        let c = daemon.client().await?;
+        let mut def = crate::pipeline::definition("bg".into(), false, 1024);
+        def.flush_on_write = Some(true);
+        c.create_message_stream(&def).await?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let payload = vec![0x42u8; 128];
+            let (start, mut n) = (now(), 0u64);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                c.append_message("bg", &payload).await?;
+                n += 1;
+            }
+            Ok((n, start.elapsed().as_secs_f64()))
+        });
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) -> Result<(u64, f64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await?
+    }
+}
+
+fn report(
+    o: &Outcome,
+    load: Load,
+    cdf: &PathBuf,
+    prefix: &str,
+    context: Option<&str>,
+) -> Result<()> {
+    let label = |l: &str| context.map_or_else(|| l.to_owned(), |c| format!("{l} ({c})"));
     let (rate, secs, warmup) = (load.rate, load.secs, load.warmup);
     let mut v = o.samples.clone();
     ensure!(!v.is_empty(), "no latency samples");
@@ -335,7 +395,7 @@ fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
         o.cpu.0 / requests * 1e6,
         o.cpu.1 / requests * 1e6,
     );
-    for (key, label, q) in [
+    for (key, label_text, q) in [
         ("p50", "p50", 0.5),
         ("p90", "p90", 0.9),
         ("p99", "p99", 0.99),
@@ -343,14 +403,20 @@ fn report(o: &Outcome, load: Load, cdf: &PathBuf) -> Result<()> {
         ("max", "max", 1.0),
     ] {
         row(
-            &format!("lat.{key}"),
-            label,
+            &format!("{prefix}.{key}"),
+            &label(label_text),
             quantile(&v, q) as f64 / 1000.0,
             "µs",
             &note,
         );
     }
-    row("lat.rate", "offered rate", rate.round(), "msg/s", &note);
+    row(
+        &format!("{prefix}.rate"),
+        &label("offered rate"),
+        rate.round(),
+        "msg/s",
+        &note,
+    );
     // The distribution for the plot: evenly spaced quantiles plus the tail.
     let mut out = std::io::BufWriter::new(fs::File::create(cdf)?);
     let mut qs: Vec<f64> = (0..=200).map(|k| f64::from(k) / 200.0).collect();

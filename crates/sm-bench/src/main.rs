@@ -25,12 +25,16 @@
 //! * `restart --binary B --dir D --streams S --mib M`: P5, writes S File streams holding M MiB
 //!   (valid segment files, as the daemon writes them), then times starts of the daemon until
 //!   it accepts connections and until a read of the newest message is answered.
+//! * `peer --server sm|nats|redis --durable B --workload load|restart|loss --key K`: P7, this
+//!   daemon beside NATS JetStream and Redis Streams with their Rust clients (see [`peers`]);
+//!   `--nats-server` and `--redis-server` name those servers' programs.
 
 mod append;
 mod daemon;
 mod fsync;
 mod latency;
 mod noop;
+mod peers;
 mod pipeline;
 mod restart;
 
@@ -83,8 +87,9 @@ fn main() -> Result<()> {
         Some("append") => rt.block_on(append::run(&args)),
         Some("latency") => rt.block_on(latency::run(&args)),
         Some("restart") => rt.block_on(restart::run(&args)),
+        Some("peer") => rt.block_on(peers::run(&args)),
         _ => bail!(
-            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | restart> [options]"
+            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | restart | peer> [options]"
         ),
     }
 }

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ pub(crate) fn definition(name: String, memory: bool, max_mib: i64) -> MessageStr
 }
 
 /// Samples the daemon's VmRSS every 50 ms until `stop`; returns the largest, in KiB.
-fn rss_sampler(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+pub(crate) fn rss_sampler(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         let mut max = 0;
         while !stop.load(Ordering::Relaxed) {
@@ -55,63 +55,121 @@ fn fresh(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(root)
 }
 
+/// What a `pipeline` run does.
+struct Options {
+    binary: PathBuf,
+    dir: PathBuf,
+    size: usize,
+    conns: usize,
+    memory: bool,
+    streams: usize,
+    window: usize,
+    secs: f64,
+    /// Append this many MiB in all (then sync), instead of for `secs`; 0 for the time limit.
+    total_mib: u64,
+    max_mib: i64,
+    key: String,
+    /// Against the no-op server instead of the daemon.
+    noop: bool,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let size: usize = arg_or(args, "--size", 512)?;
+        let conns: usize = arg_or(args, "--conns", 1)?;
+        let memory = match arg(args, "--persistence").as_deref() {
+            None | Some("file") => false,
+            Some("memory") => true,
+            Some(p) => bail!("--persistence must be file or memory, not {p}"),
+        };
+        let streams: usize = arg_or(args, "--streams", conns)?;
+        ensure!(
+            size > 0 && conns > 0 && streams > 0,
+            "sizes and counts must be positive"
+        );
+        let kind = if memory { "memory" } else { "file" };
+        Ok(Self {
+            binary: PathBuf::from(arg(args, "--binary").unwrap_or_default()),
+            dir: PathBuf::from(arg_req(args, "--dir")?),
+            size,
+            conns,
+            memory,
+            streams,
+            window: arg_or(args, "--window", 256)?,
+            secs: arg_or(args, "--seconds", 3.0)?,
+            total_mib: arg_or(args, "--total-mib", 0)?,
+            max_mib: arg_or(args, "--max-mib", if memory { 256 } else { 1024 })?,
+            key: arg(args, "--key").unwrap_or_else(|| format!("p2.{kind}.{size}.c{conns}")),
+            noop: args.iter().any(|a| a == "--noop"),
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.memory {
+            "memory"
+        } else {
+            "file"
+        }
+    }
+}
+
+/// What a run measured.
+struct Measured {
+    total: u64,
+    elapsed: f64,
+    /// CPU seconds of the server and of this process over the run.
+    cpu: f64,
+    own: f64,
+    /// Seconds until the final sync of the store, in `--total-mib` mode.
+    synced: Option<f64>,
+    /// Largest VmRSS sampled, and VmHWM, in KiB.
+    rss_max: u64,
+    hwm: u64,
+}
+
 pub async fn run(args: &[String]) -> Result<()> {
-    let binary = PathBuf::from(arg(args, "--binary").unwrap_or_default());
-    let dir = PathBuf::from(arg_req(args, "--dir")?);
-    let size: usize = arg_or(args, "--size", 512)?;
-    let conns: usize = arg_or(args, "--conns", 1)?;
-    let memory = match arg(args, "--persistence").as_deref() {
-        None | Some("file") => false,
-        Some("memory") => true,
-        Some(p) => bail!("--persistence must be file or memory, not {p}"),
-    };
-    let streams: usize = arg_or(args, "--streams", conns)?;
-    let window: usize = arg_or(args, "--window", 256)?;
-    let secs: f64 = arg_or(args, "--seconds", 3.0)?;
-    let total_mib: u64 = arg_or(args, "--total-mib", 0)?;
-    let max_mib: i64 = arg_or(args, "--max-mib", if memory { 256 } else { 1024 })?;
-    ensure!(
-        size > 0 && conns > 0 && streams > 0,
-        "sizes and counts must be positive"
-    );
-    let kind = if memory { "memory" } else { "file" };
-    let key = arg(args, "--key").unwrap_or_else(|| format!("p2.{kind}.{size}.c{conns}"));
-    let server = if args.iter().any(|a| a == "--noop") {
-        "no-op server"
-    } else {
-        "daemon"
-    };
-    let root = fresh(&dir, &format!("pipeline-{kind}-{size}-{conns}"))?;
-    let noop = args.iter().any(|a| a == "--noop");
-    let daemon = if noop {
+    let o = Options::parse(args)?;
+    let root = fresh(
+        &o.dir,
+        &format!("pipeline-{}-{}-{}", o.kind(), o.size, o.conns),
+    )?;
+    let daemon = if o.noop {
         Daemon::noop(&root)?
     } else {
-        Daemon::start(&binary, &root)?.0
+        Daemon::start(&o.binary, &root)?.0
     };
+    let m = measure(&o, &daemon, &root).await?;
+    daemon.kill();
+    let _ = fs::remove_dir_all(&root);
+    report(&o, &m);
+    Ok(())
+}
+
+/// Creates the streams, connects, appends until the deadline or the volume, and samples.
+async fn measure(o: &Options, daemon: &Daemon, root: &Path) -> Result<Measured> {
     let setup = daemon.client().await?;
-    let names: Vec<String> = (0..streams).map(|i| format!("s{i:03}")).collect();
+    let names: Vec<String> = (0..o.streams).map(|i| format!("s{i:03}")).collect();
     for n in &names {
         setup
-            .create_message_stream(&definition(n.clone(), memory, max_mib))
+            .create_message_stream(&definition(n.clone(), o.memory, o.max_mib))
             .await?;
     }
     let mut clients: Vec<Client> = Vec::new();
-    for _ in 0..conns {
+    for _ in 0..o.conns {
         clients.push(daemon.client().await?);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(daemon.pid(), stop.clone());
     // In --total-mib mode each connection appends its share; else until the deadline.
-    let per_conn = (total_mib << 20) / size as u64 / conns as u64;
-    let appended = Arc::new(AtomicU64::new(0));
+    let per_conn = (o.total_mib << 20) / o.size as u64 / o.conns as u64;
     let cpu0 = cpu_seconds(daemon.pid())?;
     let own0 = cpu_seconds(std::process::id())?;
     let start = now();
-    let deadline = start + Duration::from_secs_f64(secs);
+    let deadline = start + Duration::from_secs_f64(o.secs);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, c) in clients.into_iter().enumerate() {
-        let mine: Vec<String> = names.iter().skip(i).step_by(conns).cloned().collect();
-        let appended = appended.clone();
+        let mine: Vec<String> = names.iter().skip(i).step_by(o.conns).cloned().collect();
+        let (size, window, total_mib) = (o.size, o.window, o.total_mib);
         tasks.spawn(async move {
             let payload = vec![0x42u8; size];
             let mut n = 0u64;
@@ -133,7 +191,6 @@ pub async fn run(args: &[String]) -> Result<()> {
                 c.append_many(stream, std::iter::repeat_n(&payload, todo), window)
                     .await?;
                 n += todo as u64;
-                appended.fetch_add(todo as u64, Ordering::Relaxed);
             }
             anyhow::Ok(n)
         });
@@ -145,9 +202,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(daemon.pid())? - cpu0;
     let own = cpu_seconds(std::process::id())? - own0;
-    let synced = if total_mib > 0 && !memory {
+    let synced = if o.total_mib > 0 && !o.memory {
         // Like dd's conv=fdatasync: the data is on disk before the clock stops.
-        Command::new("sync").arg("-f").arg(&root).status()?;
+        Command::new("sync").arg("-f").arg(root).status()?;
         Some(start.elapsed().as_secs_f64())
     } else {
         None
@@ -155,11 +212,28 @@ pub async fn run(args: &[String]) -> Result<()> {
     stop.store(true, Ordering::Relaxed);
     let rss_max = sampler.await?;
     let hwm = status_kib(daemon.pid(), "VmHWM").unwrap_or(0);
-    daemon.kill();
-    let _ = fs::remove_dir_all(&root);
+    Ok(Measured {
+        total,
+        elapsed,
+        cpu,
+        own,
+        synced,
+        rss_max,
+        hwm,
+    })
+}
+
+fn report(o: &Options, m: &Measured) {
+    let (key, size, total, elapsed) = (&o.key, o.size, m.total, m.elapsed);
+    let server = if o.noop { "no-op server" } else { "daemon" };
     let bytes = total as f64 * size as f64;
-    let what =
-        format!("{size} B, {conns} connection(s) × {window} in flight, {streams} {kind} stream(s)");
+    let what = format!(
+        "{size} B, {} connection(s) × {} in flight, {} {} stream(s)",
+        o.conns,
+        o.window,
+        o.streams,
+        o.kind()
+    );
     let note = format!(
         "{total} appends ({:.0} MiB) in {elapsed:.2} s",
         bytes / f64::from(1 << 20)
@@ -181,18 +255,21 @@ pub async fn run(args: &[String]) -> Result<()> {
     row(
         &format!("{key}.cpu"),
         &what,
-        cpu / total.max(1) as f64 * 1e6,
+        m.cpu / total.max(1) as f64 * 1e6,
         &format!("{server} CPU-µs per append"),
-        &format!("{cpu:.2} CPU-s (user + system) over the run"),
+        &format!("{:.2} CPU-s (user + system) over the run", m.cpu),
     );
     row(
         &format!("{key}.client_cpu"),
         &what,
-        own / total.max(1) as f64 * 1e6,
+        m.own / total.max(1) as f64 * 1e6,
         "sm-client CPU-µs per append",
-        &format!("{own:.2} CPU-s (user + system) of the benchmark process over the run"),
+        &format!(
+            "{:.2} CPU-s (user + system) of the benchmark process over the run",
+            m.own
+        ),
     );
-    if let Some(t) = synced {
+    if let Some(t) = m.synced {
         row(
             &format!("{key}.mbps_synced"),
             &what,
@@ -204,14 +281,13 @@ pub async fn run(args: &[String]) -> Result<()> {
     row(
         &format!("{key}.rss"),
         &what,
-        rss_max as f64 / 1024.0,
+        m.rss_max as f64 / 1024.0,
         "MiB",
         &format!(
             "largest VmRSS sampled every 50 ms; VmHWM {:.1} MiB",
-            hwm as f64 / 1024.0
+            m.hwm as f64 / 1024.0
         ),
     );
-    Ok(())
 }
 
 /// The resident set of an idle daemon: fresh store, then with 100 idle File streams.

@@ -286,7 +286,10 @@ mod lag_tests {
             assert_eq!(seq, 5);
             Some(1_000)
         });
-        assert_eq!((m.lag_messages, m.oldest_pending_ingest_ms), (5, Some(1_000)));
+        assert_eq!(
+            (m.lag_messages, m.oldest_pending_ingest_ms),
+            (5, Some(1_000))
+        );
         assert_eq!((m.messages, m.errors, m.evicted), (5, 2, 1));
         assert_eq!(m.last_error.as_deref(), Some("HTTP 503"));
         // Retention took what was pending: only what is held counts, from the oldest.

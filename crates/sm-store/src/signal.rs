@@ -20,6 +20,10 @@ pub struct Signal {
     /// Waiters registered (threads in [`Signal::wait_timeout`], live [`Changed`] futures that
     /// were polled): [`Signal::notify`] skips the lock when there are none.
     waiters: AtomicUsize,
+    /// Of those, the threads: [`Signal::notify`] skips the condition variable (a `futex`
+    /// system call even when nobody sleeps on it) when there are none, as in the daemon,
+    /// whose waiters are all tasks.
+    thread_waiters: AtomicUsize,
     wakers: Mutex<Wakers>,
     threads: Condvar,
 }
@@ -56,7 +60,9 @@ impl Signal {
             return;
         }
         let woken = std::mem::take(&mut self.wakers().list);
-        self.threads.notify_all();
+        if self.thread_waiters.load(Ordering::SeqCst) > 0 {
+            self.threads.notify_all();
+        }
         for (_, w) in woken {
             w.wake();
         }
@@ -65,6 +71,9 @@ impl Signal {
     /// Blocks the calling thread until the version differs from `seen` or `timeout` passed;
     /// returns whether it changed.
     pub fn wait_timeout(&self, seen: u64, timeout: Duration) -> bool {
+        // Counted before the version is read (under the lock, by the condition): a notify
+        // either sees the count or is seen by the check.
+        self.thread_waiters.fetch_add(1, Ordering::SeqCst);
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let guard = self.wakers();
         let (guard, _) = self
@@ -73,6 +82,7 @@ impl Signal {
             .unwrap_or_else(PoisonError::into_inner);
         drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.thread_waiters.fetch_sub(1, Ordering::SeqCst);
         self.version() != seen
     }
 
