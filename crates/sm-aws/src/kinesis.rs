@@ -151,6 +151,83 @@ pub fn parse_put_records(
         .collect())
 }
 
+/// One shard of a stream, as `ListShards` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// Its id.
+    pub id: String,
+    /// The lowest hash key it takes.
+    pub start: u128,
+    /// The highest hash key it takes.
+    pub end: u128,
+    /// Whether it still takes records (a closed shard has an `EndingSequenceNumber`).
+    pub open: bool,
+}
+
+/// Builds a `ListShards` call of `stream` (a name or an ARN), or of the page after `next`.
+pub fn list_shards(
+    endpoint: &Endpoint,
+    stream: &str,
+    next: Option<&str>,
+) -> Result<http::Request<Vec<u8>>, BuildError> {
+    let body = match next {
+        // A NextToken call names no stream (the API refuses both).
+        Some(token) => serde_json::json!({ "NextToken": token }),
+        None if stream.starts_with("arn:") => serde_json::json!({ "StreamARN": stream }),
+        None => serde_json::json!({ "StreamName": stream }),
+    };
+    Ok(http::Request::post(format!("{}/", endpoint.url))
+        .header("host", host_of(&endpoint.url))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "Kinesis_20131202.ListShards")
+        .body(serde_json::to_vec(&body)?)?)
+}
+
+/// Parses a `ListShards` answer: the shards of this page and the token of the next, if any.
+pub fn parse_list_shards(
+    status: u16,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> Parsed<(Vec<Shard>, Option<String>)> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, error_type, body));
+    }
+    let malformed = |why: &str| AwsError {
+        status,
+        code: "MalformedResponse".into(),
+        message: format!("ListShards answer {why}"),
+    };
+    let v =
+        serde_json::from_slice::<serde_json::Value>(body).map_err(|_| malformed("is not JSON"))?;
+    let shards = v
+        .get("Shards")
+        .and_then(|s| s.as_array())
+        .ok_or_else(|| malformed("has no Shards"))?;
+    let key = |s: &serde_json::Value, k: &str| -> Option<u128> {
+        s.get("HashKeyRange")?.get(k)?.as_str()?.parse().ok()
+    };
+    let shards = shards
+        .iter()
+        .map(|s| {
+            Some(Shard {
+                id: s.get("ShardId")?.as_str()?.to_owned(),
+                start: key(s, "StartingHashKey")?,
+                end: key(s, "EndingHashKey")?,
+                open: s
+                    .get("SequenceNumberRange")
+                    .and_then(|r| r.get("EndingSequenceNumber"))
+                    .is_none(),
+            })
+        })
+        .collect::<Option<Vec<Shard>>>()
+        .ok_or_else(|| malformed("has a shard without an id or a hash key range"))?;
+    let next = v
+        .get("NextToken")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    Ok((shards, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +298,38 @@ mod tests {
         assert_eq!(
             parse_put_records(500, None, b"", 1).unwrap_err().code,
             "HTTP500"
+        );
+    }
+
+    #[test]
+    fn shards_listed() {
+        let ep = Endpoints::default().resolve(Service::Kinesis, "eu-west-1");
+        let req = list_shards(&ep, "s", None).unwrap();
+        assert_eq!(req.headers()["x-amz-target"], "Kinesis_20131202.ListShards");
+        let v: serde_json::Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(v, serde_json::json!({"StreamName": "s"}));
+        let next = list_shards(&ep, "s", Some("tok")).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(next.body()).unwrap();
+        assert_eq!(v, serde_json::json!({"NextToken": "tok"}));
+        let body = br#"{"Shards":[
+            {"ShardId":"shardId-0","HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"170141183460469231731687303715884105727"},
+             "SequenceNumberRange":{"StartingSequenceNumber":"1"}},
+            {"ShardId":"shardId-1","HashKeyRange":{"StartingHashKey":"170141183460469231731687303715884105728","EndingHashKey":"340282366920938463463374607431768211455"},
+             "SequenceNumberRange":{"StartingSequenceNumber":"1","EndingSequenceNumber":"9"}}],"NextToken":"n2"}"#;
+        let (shards, next) = parse_list_shards(200, None, body).unwrap();
+        assert_eq!(next.as_deref(), Some("n2"));
+        assert_eq!(shards.len(), 2);
+        assert!(shards[0].open && !shards[1].open);
+        assert_eq!(shards[1].end, u128::MAX);
+        assert_eq!(
+            parse_list_shards(400, None, br#"{"__type":"AccessDeniedException"}"#)
+                .unwrap_err()
+                .code,
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            parse_list_shards(200, None, b"{}").unwrap_err().code,
+            "MalformedResponse"
         );
     }
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub seed: u64,
     /// Timeout of one request, ms (`--exporter-http-timeout-ms`); see [`Call::timeout_ms`].
     pub request_timeout_ms: u64,
+    /// Least time between two `PutRecords` calls to a Kinesis stream whose shard map is
+    /// unknown, ms (`STREAM_MANAGER_EXPORTER_KINESIS_INTER_CALL_DELAY_MS`; 0: none).
+    pub kinesis_inter_call_delay_ms: u64,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             s3_allowed_dirs: None,
             seed: 0,
             request_timeout_ms: 30_000,
+            kinesis_inter_call_delay_ms: 0,
         }
     }
 }

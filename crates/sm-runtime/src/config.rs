@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, env = "STREAM_MANAGER_EXPORTER_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=300_000))]
     pub exporter_retry_base_ms: u64,
 
+    /// Least time between two Kinesis calls of a stream whose shard map is unknown (no
+    /// kinesis:ListShards), in ms; 0 = none (the pace then adapts to throttling alone).
+    #[arg(long, env = "STREAM_MANAGER_EXPORTER_KINESIS_INTER_CALL_DELAY_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub exporter_kinesis_inter_call_delay_ms: u64,
+
     /// AWS region of the exports (default: AWS_DEFAULT_REGION, then the config file's profile).
     #[arg(long, env = "AWS_REGION")]
     pub aws_region: Option<String>,
@@ -444,6 +449,7 @@ impl Config {
                     .map(|k| k.saturating_mul(1000) / 8),
                 retry: sm_export::RetryPolicy::with_base(args.exporter_retry_base_ms),
                 request_timeout_ms: args.exporter_http_timeout_ms,
+                kinesis_inter_call_delay_ms: args.exporter_kinesis_inter_call_delay_ms,
                 s3_min_part_size: args.s3_min_part_size,
                 s3_allowed_dirs: (!args.s3_allowed_dirs.is_empty()).then(|| {
                     args.s3_allowed_dirs

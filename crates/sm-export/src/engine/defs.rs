@@ -254,6 +254,7 @@ impl Engine {
                 ttl_ms: None,
                 out: &mut self.actions,
                 events: &mut self.events,
+                pacers: &mut self.pacers,
             };
             let abort = b.sender.cancel(&mut cx, &b.records);
             self.events.clear();

@@ -84,6 +84,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     /// What senders reported while they ran (applied to their export's progress at once).
     events: Vec<SendEvent>,
+    /// The pace of each Kinesis stream the exports write to.
+    pacers: BTreeMap<String, crate::send::pace::Pacer>,
 }
 
 /// What the engine tells about one export (tests, fuzzing, introspection).
@@ -130,6 +132,7 @@ impl Engine {
             next_op: 1,
             actions: VecDeque::new(),
             events: Vec::new(),
+            pacers: BTreeMap::new(),
         }
     }
 
@@ -220,6 +223,7 @@ impl Engine {
                 ttl_ms,
                 out: &mut self.actions,
                 events: &mut self.events,
+                pacers: &mut self.pacers,
             };
             b.sender.handle(&mut cx, &b.records, result);
         }

@@ -156,6 +156,7 @@ impl Engine {
             ttl_ms,
             out: &mut self.actions,
             events: &mut self.events,
+            pacers: &mut self.pacers,
         };
         b.sending = true;
         b.waiting = None;
@@ -195,6 +196,7 @@ impl Engine {
                 ttl_ms,
                 out: &mut self.actions,
                 events: &mut self.events,
+                pacers: &mut self.pacers,
             };
             let step = b.sender.step(&mut cx, &b.records);
             self.exports.get_mut(&key).expect("present").batch = Some(b);

@@ -1,11 +1,11 @@
-//! The AWS destinations sent record by record: Kinesis Data Streams, IoT Analytics and IoT
-//! SiteWise. Each cuts an attempt's records into calls built by `sm-aws` and maps the answers
+//! The AWS destinations sent record by record (Kinesis has a file of its own): IoT Analytics
+//! and IoT SiteWise. Each cuts an attempt's records into calls built by `sm-aws` and maps the answers
 //! to an outcome per record through [`crate::classify`].
 
 use std::collections::HashMap;
 
 use sm_aws::endpoint::Endpoint;
-use sm_aws::{iotanalytics, kinesis, sitewise, AwsError, Service};
+use sm_aws::{iotanalytics, sitewise, AwsError, Service};
 use sm_model::sitewise::PutAssetPropertyValueEntry;
 
 use super::http::unreachable_result;
@@ -14,11 +14,8 @@ use crate::api::{Call, OpResult, Record, Target};
 use crate::batch::RecordOutcome;
 use crate::classify::{self, Class, ExportError, Failure, RecordError};
 
-/// Length of a partition key: a UUID in text.
-const PARTITION_KEY_LEN: usize = 36;
-
 /// The region and endpoint of `service`, or why the attempt cannot start.
-fn target(cx: &Cx<'_>, service: Service) -> Result<(String, Endpoint), Failure> {
+pub(super) fn target(cx: &Cx<'_>, service: Service) -> Result<(String, Endpoint), Failure> {
     let region = cx
         .config
         .region
@@ -28,7 +25,7 @@ fn target(cx: &Cx<'_>, service: Service) -> Result<(String, Endpoint), Failure> 
     Ok((region, endpoint))
 }
 
-fn call(
+pub(super) fn call(
     config: &crate::api::Config,
     region: &str,
     service: Service,
@@ -49,12 +46,20 @@ fn call(
         })
 }
 
-fn aws_error(service: &'static str, error: AwsError) -> ExportError {
+/// The attempt cannot start: no region is configured.
+pub(super) fn blocked_no_region() -> Failure {
+    blocked(ExportError::NoRegion)
+}
+
+pub(super) fn aws_error(service: &'static str, error: AwsError) -> ExportError {
     ExportError::Aws { service, error }
 }
 
 /// A whole-call failure: the service's error, or the transport's.
-fn whole(service: &'static str, answer: Result<AwsError, classify::TransportError>) -> Failure {
+pub(super) fn whole(
+    service: &'static str,
+    answer: Result<AwsError, classify::TransportError>,
+) -> Failure {
     match answer {
         Ok(e) => Failure::new(classify::aws_call(&e), aws_error(service, e)),
         Err(e) => Failure::new(
@@ -64,132 +69,6 @@ fn whole(service: &'static str, answer: Result<AwsError, classify::TransportErro
                 error: e,
             },
         ),
-    }
-}
-
-/// Export to one Kinesis data stream: `PutRecords`, as many calls as the size limits need,
-/// a random UUID partition key per record.
-pub(crate) struct Kinesis {
-    stream: String,
-    target: Option<(String, Endpoint)>,
-}
-
-impl Kinesis {
-    pub(crate) fn new(stream: &str) -> Self {
-        Self {
-            stream: stream.to_owned(),
-            target: None,
-        }
-    }
-}
-
-impl UnitDest for Kinesis {
-    fn plan(
-        &mut self,
-        cx: &mut Cx<'_>,
-        records: &[Record],
-        to_send: Vec<usize>,
-    ) -> Result<Plan, Failure> {
-        self.target = Some(target(cx, Service::Kinesis)?);
-        let limits = cx.config.kinesis_limits;
-        let mut settled = Vec::new();
-        let mut pending = Vec::new();
-        for i in to_send {
-            let size = kinesis::record_size(records[i].payload.len(), PARTITION_KEY_LEN);
-            if size > limits.max_record_bytes {
-                let e = RecordError::KinesisTooLarge {
-                    size: records[i].payload.len() as u64,
-                    limit: limits.max_record_bytes,
-                };
-                settled.push((
-                    i,
-                    RecordOutcome::Failed(Failure::new(Class::Refused, ExportError::Record(e))),
-                ));
-            } else {
-                pending.push(i);
-            }
-        }
-        let mut units = Vec::new();
-        let mut at = 0;
-        while at < pending.len() {
-            let sizes: Vec<u64> = pending[at..]
-                .iter()
-                .map(|&i| kinesis::record_size(records[i].payload.len(), PARTITION_KEY_LEN))
-                .collect();
-            let n = kinesis::fit(&sizes, limits).max(1);
-            units.push(pending[at..at + n].to_vec());
-            at += n;
-        }
-        Ok(Plan { units, settled })
-    }
-
-    fn build(
-        &mut self,
-        cx: &mut Cx<'_>,
-        records: &[Record],
-        unit: &[usize],
-    ) -> Result<Call, UnitResult> {
-        let Some((region, endpoint)) = &self.target else {
-            return Err(UnitResult::Whole(blocked(ExportError::NoRegion)));
-        };
-        let keys: Vec<String> = unit.iter().map(|_| cx.rng.uuid()).collect();
-        let puts: Vec<kinesis::PutRecord<'_>> = unit
-            .iter()
-            .zip(&keys)
-            .map(|(&i, key)| kinesis::PutRecord {
-                partition_key: key,
-                explicit_hash_key: None,
-                data: &records[i].payload,
-            })
-            .collect();
-        let c = call(
-            cx.config,
-            region,
-            Service::Kinesis,
-            kinesis::put_records(endpoint, &self.stream, &puts),
-        )?;
-        Ok(c)
-    }
-
-    fn parse(
-        &mut self,
-        _: &mut Cx<'_>,
-        _: &[Record],
-        unit: &[usize],
-        answer: OpResult,
-    ) -> UnitResult {
-        match answer {
-            OpResult::Call(Ok(a)) => {
-                match kinesis::parse_put_records(
-                    a.status,
-                    a.error_type.as_deref(),
-                    &a.body,
-                    unit.len(),
-                ) {
-                    Ok(per) => UnitResult::Records(
-                        unit.iter()
-                            .zip(per)
-                            .map(|(&i, e)| match e {
-                                None => (i, RecordOutcome::Delivered),
-                                Some(e) => (
-                                    i,
-                                    RecordOutcome::Failed(Failure::new(
-                                        classify::kinesis_record(&e),
-                                        aws_error("Kinesis", e),
-                                    )),
-                                ),
-                            })
-                            .collect(),
-                    ),
-                    Err(e) => UnitResult::Whole(whole("Kinesis", Ok(e))),
-                }
-            }
-            OpResult::Call(Err(e)) => UnitResult::Whole(whole("Kinesis", Err(e))),
-            other => {
-                let (class, error) = unreachable_result(&other);
-                UnitResult::Whole(Failure::new(class, error))
-            }
-        }
     }
 }
 

@@ -10,6 +10,8 @@
 
 mod aws;
 mod http;
+mod kinesis;
+pub(crate) mod pace;
 pub(crate) mod s3;
 
 use std::collections::VecDeque;
@@ -22,8 +24,9 @@ use crate::batch::RecordOutcome;
 use crate::classify::{Class, ExportError, Failure};
 use crate::rng::Rng;
 
-pub(crate) use aws::{IotAnalytics, Kinesis, SiteWise};
+pub(crate) use aws::{IotAnalytics, SiteWise};
 pub(crate) use http::{kind_of, Http};
+pub(crate) use kinesis::Kinesis;
 
 /// What a sender works with besides its own state.
 pub(crate) struct Cx<'a> {
@@ -39,6 +42,8 @@ pub(crate) struct Cx<'a> {
     pub out: &'a mut VecDeque<Action>,
     /// Failed and repeated calls, as they happen.
     pub events: &'a mut Vec<SendEvent>,
+    /// The pace of each Kinesis stream, by region and name (shared by its exports).
+    pub pacers: &'a mut std::collections::BTreeMap<String, pace::Pacer>,
 }
 
 /// An IO operation a sender waits for.
@@ -124,6 +129,26 @@ pub(crate) trait UnitDest {
         unit: &[usize],
         answer: OpResult,
     ) -> UnitResult;
+    /// A call to make before the units, when one is needed now (Kinesis: the shard map).
+    fn prepare(&mut self, _cx: &mut Cx<'_>) -> Option<Call> {
+        None
+    }
+    /// The answer to that call.
+    fn prepared(&mut self, _cx: &mut Cx<'_>, _answer: OpResult) {}
+    /// How many records at the front of the unit may go now, or when to come back (Kinesis:
+    /// the shards' pace).
+    fn pace(&mut self, _cx: &mut Cx<'_>, _records: &[Record], unit: &[usize]) -> Pace {
+        Pace::Now(unit.len())
+    }
+}
+
+/// What a destination's pace allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// This many records of the unit may go now (at least one).
+    Now(usize),
+    /// None before then.
+    Wait(i64),
 }
 
 /// Units of an attempt, and records settled before any call.
@@ -150,6 +175,10 @@ pub(crate) struct Units {
     attempt: u32,
     sleep_until: Option<i64>,
     waiting: bool,
+    /// The destination's preparing call is out.
+    preparing: bool,
+    /// The destination needs no more preparing call in this attempt.
+    prepared: bool,
     result: Attempt,
     finished: bool,
 }
@@ -161,6 +190,8 @@ impl Units {
             attempt: 1,
             sleep_until: None,
             waiting: false,
+            preparing: false,
+            prepared: false,
             result: Attempt::default(),
             finished: true,
         }
@@ -171,6 +202,7 @@ impl Units {
         self.attempt = 1;
         self.sleep_until = None;
         self.waiting = false;
+        (self.preparing, self.prepared) = (false, false);
         self.finished = false;
         match dest.as_unit().plan(cx, records, to_send) {
             Ok(plan) => {
@@ -198,10 +230,35 @@ impl Units {
             }
             self.sleep_until = None;
         }
+        if !self.prepared && !self.queue.is_empty() {
+            match dest.as_unit().prepare(cx) {
+                Some(call) => {
+                    (self.waiting, self.preparing) = (true, true);
+                    return Step::Io(Io::Call(Box::new(call)));
+                }
+                None => self.prepared = true,
+            }
+        }
         loop {
             let Some(unit) = self.queue.front() else {
                 self.finished = true;
                 return Step::Done(std::mem::take(&mut self.result));
+            };
+            match dest.as_unit().pace(cx, records, unit) {
+                Pace::Wait(t) => {
+                    self.sleep_until = Some(t);
+                    return Step::Sleep(t);
+                }
+                Pace::Now(k) if k < unit.len() => {
+                    let mut rest = self.queue.pop_front().unwrap_or_default();
+                    let now = rest.drain(..k.max(1)).collect();
+                    self.queue.push_front(rest);
+                    self.queue.push_front(now);
+                }
+                Pace::Now(_) => {}
+            }
+            let Some(unit) = self.queue.front() else {
+                continue;
             };
             match dest.as_unit().build(cx, records, unit) {
                 Ok(call) => {
@@ -220,6 +277,10 @@ impl Units {
 
     fn handle(&mut self, cx: &mut Cx<'_>, dest: &mut Dest, records: &[Record], answer: OpResult) {
         self.waiting = false;
+        if std::mem::take(&mut self.preparing) {
+            dest.as_unit().prepared(cx, answer);
+            return;
+        }
         let Some(unit) = self.queue.front() else {
             return;
         };
