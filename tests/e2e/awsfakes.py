@@ -26,6 +26,22 @@ Two kinds of peer, both on 127.0.0.1 only:
     ``error500_rate`` (whole call: 500 ``InternalFailure``), drawn from a
     seeded ``random.Random``.  A stream not in ``kinesis.streams`` gets
     400 ``ResourceNotFoundException``.
+    Shards: ``add_kinesis_stream(name, shards=n)`` splits the 128-bit hash key
+    space evenly over ``n`` shards (``reshard(name, m)`` closes them and opens
+    ``m`` new ones, as a split or merge does); each record goes to the open shard of its
+    ``ExplicitHashKey`` (checked: decimal, 0..2^128-1) or else of the MD5 of
+    its partition key, as Kinesis does.  With ``shard_limits=True`` each shard
+    enforces Kinesis's write limits, 1,000 records and 1 MiB (data + partition
+    key) a second, as a token bucket holding at most one second's worth (a
+    new stream starts full): a record over its shard's budget fails on its
+    own with ``ProvisionedThroughputExceededException``, like the real
+    service (its one-second windows are modelled as a continuous refill).
+  - Kinesis ``ListShards`` (``X-Amz-Target: Kinesis_20131202.ListShards``):
+    the shard map, ``list_page`` shards a page with a ``NextToken`` (which
+    must come alone, as the API demands); with ``list_shards_allowed=False``
+    400 ``AccessDeniedException`` (a role without ``kinesis:ListShards``).
+    Calls are recorded in ``kinesis.list_calls`` and are not counted in
+    ``arrival_times()`` (which times the data calls' retries).
   - IoT Analytics ``BatchPutMessage`` (``POST /messages/batch``, rest-json,
     service ``iotanalytics``): checks the shape and limits (1..100 messages,
     ``messageId`` 1..128 chars and unique within the batch, ``channelName``
@@ -70,6 +86,10 @@ import pytest
 AWS_FAKES_KEY = pytest.StashKey()
 
 KINESIS_TARGET = "Kinesis_20131202.PutRecords"
+LIST_SHARDS_TARGET = "Kinesis_20131202.ListShards"
+HASH_KEY_MAX = 2 ** 128 - 1
+SHARD_RECORDS_PER_SEC = 1000.0
+SHARD_BYTES_PER_SEC = 1024.0 * 1024.0
 KINESIS_MAX_RECORDS = 500
 KINESIS_MAX_REQUEST_BYTES = 5 * 1024 * 1024
 KINESIS_MAX_RECORD_BYTES = 1024 * 1024
@@ -210,7 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 KinesisRequest = collections.namedtuple("KinesisRequest", "time stream records outcome accepted signed")
 # records: list of (data bytes, partition key); accepted: list of bool (all False for a whole-call error)
-KinesisRecord = collections.namedtuple("KinesisRecord", "data partition_key sequence_number")
+KinesisRecord = collections.namedtuple("KinesisRecord",
+                                       "data partition_key sequence_number shard explicit_hash_key",
+                                       defaults=("shardId-000000000000", None))
+ListShardsCall = collections.namedtuple("ListShardsCall", "time stream outcome signed")
+Shard = collections.namedtuple("Shard", "id start end open")
 IotRequest = collections.namedtuple("IotRequest", "time channel messages outcome errors signed")
 # messages: list of (messageId, payload bytes); errors: {messageId: errorCode}
 IotMessage = collections.namedtuple("IotMessage", "message_id payload channel")
@@ -227,6 +251,46 @@ class KinesisState:
         self.requests = []         # KinesisRequest, in arrival order
         self.accepted = {}         # stream -> [KinesisRecord] in acceptance order
         self.next_seq = 0
+        self.shards = {}           # stream -> [Shard], open and closed, in creation order
+        self.shard_limits = False  # enforce 1,000 records and 1 MiB a second per shard
+        self.list_shards_allowed = True
+        self.list_page = 1000      # shards per ListShards page
+        self.buckets = {}          # (stream, shard) -> [records, bytes, monotonic time]
+        self.list_calls = []       # ListShardsCall
+        self.shard_throttled = 0   # records refused by a shard's limits
+
+    def make_shards(self, stream, n):
+        """Closes the stream's open shards and splits the hash key space evenly over ``n`` new ones."""
+        shards = self.shards.setdefault(stream, [])
+        for i, sh in enumerate(shards):
+            shards[i] = sh._replace(open=False)
+        width = (HASH_KEY_MAX + 1) // n
+        for i in range(n):
+            end = HASH_KEY_MAX if i == n - 1 else (i + 1) * width - 1
+            shards.append(Shard("shardId-%012d" % len(shards), i * width, end, True))
+
+    def shard_of(self, stream, hash_key):
+        """The id of the open shard that takes ``hash_key``."""
+        for sh in self.shards.get(stream, []):
+            if sh.open and sh.start <= hash_key <= sh.end:
+                return sh.id
+        return "shardId-000000000000"
+
+    def take(self, stream, shard, size, now):
+        """Whether the shard's budget takes a record of ``size`` bytes now (it is spent if so)."""
+        if not self.shard_limits:
+            return True
+        b = self.buckets.setdefault((stream, shard), [SHARD_RECORDS_PER_SEC, SHARD_BYTES_PER_SEC, now])
+        dt = now - b[2]
+        b[0] = min(SHARD_RECORDS_PER_SEC, b[0] + dt * SHARD_RECORDS_PER_SEC)
+        b[1] = min(SHARD_BYTES_PER_SEC, b[1] + dt * SHARD_BYTES_PER_SEC)
+        b[2] = now
+        if b[0] < 1.0 or b[1] < size:
+            self.shard_throttled += 1
+            return False
+        b[0] -= 1.0
+        b[1] -= size
+        return True
 
 
 class IotState:
@@ -276,13 +340,22 @@ class FakeAws:
     def configure_kinesis(self, **kw):
         with self._lock:
             for k, v in kw.items():
-                if k not in ("record_fail_rate", "throttle_rate", "error500_rate", "max_record_bytes"):
+                if k not in ("record_fail_rate", "throttle_rate", "error500_rate", "max_record_bytes",
+                             "shard_limits", "list_shards_allowed", "list_page"):
                     raise TypeError("unknown Kinesis fault setting %r" % k)
                 setattr(self.kinesis, k, v)
 
-    def add_kinesis_stream(self, name):
+    def add_kinesis_stream(self, name, shards=1):
         with self._lock:
             self.kinesis.streams.add(name)
+            self.kinesis.shards.pop(name, None)
+            self.kinesis.make_shards(name, shards)
+
+    def reshard(self, name, shards):
+        """Closes the stream's shards and opens ``shards`` new ones over the whole hash key space
+        (as a split or merge leaves parents closed and children open); ListShards lists both."""
+        with self._lock:
+            self.kinesis.make_shards(name, shards)
 
     def add_iot_channel(self, name):
         with self._lock:
@@ -305,6 +378,10 @@ class FakeAws:
     def kinesis_requests(self):
         with self._lock:
             return list(self.kinesis.requests)
+
+    def list_shards_calls(self):
+        with self._lock:
+            return list(self.kinesis.list_calls)
 
     def kinesis_accepted(self, stream):
         with self._lock:
@@ -336,7 +413,9 @@ class FakeAws:
             outcomes = collections.Counter(r.outcome for r in k.requests)
             lines = ["fake AWS at %s (region %s)" % (self.endpoint, self.region),
                      "kinesis: requests=%d outcomes=%s accepted=%s" % (
-                         len(k.requests), dict(outcomes), {s: len(v) for s, v in k.accepted.items()})]
+                         len(k.requests), dict(outcomes), {s: len(v) for s, v in k.accepted.items()}),
+                     "kinesis: ListShards calls %s, records throttled by shard limits %d" % (
+                         dict(collections.Counter(c.outcome for c in k.list_calls)), k.shard_throttled)]
             for r in k.requests[-6:]:
                 lines.append("  %s %s records=%d accepted=%d key=%s" % (
                     r.outcome, r.stream, len(r.records), sum(r.accepted), r.signed and r.signed.access_key))
@@ -362,7 +441,7 @@ class FakeAws:
             h.close_connection = True
             return
         path = h.path.split("?", 1)[0]
-        if method == "POST":
+        if method == "POST" and h.headers.get("X-Amz-Target") != LIST_SHARDS_TARGET:
             with self._lock:
                 self.arrivals.append(time.monotonic())
         try:
@@ -457,6 +536,8 @@ class FakeAws:
     def _kinesis(self, h, body):
         signed = self._check_signature(h, body, "kinesis")
         target = h.headers.get("X-Amz-Target")
+        if target == LIST_SHARDS_TARGET:
+            return self._list_shards(h, body, signed)
         if target != KINESIS_TARGET:
             raise self._invalid("X-Amz-Target %r, only %s is expected" % (target, KINESIS_TARGET),
                                 "UnknownOperationException")
@@ -478,6 +559,7 @@ class FakeAws:
             raise self._invalid("PutRecords has %s records (1..500)" % (
                 len(recs) if isinstance(recs, list) else repr(recs)), "InvalidArgumentException")
         records = []
+        placed = []    # (hash key, size, ExplicitHashKey sent) of each record
         total = 0
         with self._lock:
             max_record = self.kinesis.max_record_bytes
@@ -488,6 +570,15 @@ class FakeAws:
             pk = r["PartitionKey"]
             if not isinstance(pk, str) or not 1 <= len(pk) <= 256:
                 raise self._invalid("PartitionKey %r is not 1..256 chars" % (pk,))
+            hash_key = r.get("ExplicitHashKey")
+            if hash_key is None:
+                hash_key = int.from_bytes(hashlib.md5(pk.encode("utf-8")).digest(), "big")
+            elif isinstance(hash_key, str) and re.fullmatch(r"0|[1-9][0-9]{0,38}", hash_key) \
+                    and int(hash_key) <= HASH_KEY_MAX:
+                hash_key = int(hash_key)
+            else:
+                raise self._invalid("ExplicitHashKey %r is not a decimal 0..2^128-1" % (hash_key,),
+                                    "InvalidArgumentException")
             try:
                 data = base64.b64decode(r["Data"], validate=True)
             except (binascii.Error, ValueError, TypeError) as e:
@@ -498,6 +589,7 @@ class FakeAws:
                                     "InvalidArgumentException")
             total += size
             records.append((data, pk))
+            placed.append((hash_key, size, r.get("ExplicitHashKey")))
         if total > KINESIS_MAX_REQUEST_BYTES:
             raise self._invalid("PutRecords request of %d bytes exceeds 5 MiB" % total, "InvalidArgumentException")
 
@@ -518,7 +610,14 @@ class FakeAws:
                 raise AwsError(500, "InternalFailure", "injected internal failure")
             out = []
             accepted = []
-            for data, pk in records:
+            for (data, pk), (hash_key, size, explicit) in zip(records, placed):
+                shard_id = k.shard_of(stream, hash_key)
+                if not k.take(stream, shard_id, size, now):
+                    accepted.append(False)
+                    out.append({"ErrorCode": "ProvisionedThroughputExceededException",
+                                "ErrorMessage": "Rate exceeded for shard %s in stream %s under account "
+                                                "123456789012." % (shard_id, stream)})
+                    continue
                 if k.rng.random() < k.record_fail_rate:
                     accepted.append(False)
                     if k.rng.random() < 0.5:
@@ -529,12 +628,67 @@ class FakeAws:
                     continue
                 k.next_seq += 1
                 seq = "4959%040d" % k.next_seq
-                k.accepted.setdefault(stream, []).append(KinesisRecord(data, pk, seq))
+                k.accepted.setdefault(stream, []).append(KinesisRecord(data, pk, seq, shard_id, explicit))
                 accepted.append(True)
-                out.append({"SequenceNumber": seq, "ShardId": "shardId-000000000000"})
+                out.append({"SequenceNumber": seq, "ShardId": shard_id})
             failed = accepted.count(False)
             k.requests.append(KinesisRequest(now, stream, records, "partial" if failed else "ok", accepted, signed))
         h.answer(200, {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"})
+
+    def _list_shards(self, h, body, signed):
+        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/x-amz-json-1.1":
+            raise self._invalid("Kinesis Content-Type %r" % ctype, "SerializationException")
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise self._invalid("ListShards body is not JSON: %s" % e, "SerializationException")
+        allowed = {"StreamName", "StreamARN", "NextToken", "MaxResults", "ShardFilter", "ExclusiveStartShardId"}
+        if not isinstance(doc, dict) or not set(doc) <= allowed:
+            raise self._invalid("ListShards body %r" % (doc,))
+        if "NextToken" in doc:
+            if set(doc) - {"NextToken", "MaxResults"}:
+                raise self._invalid("ListShards NextToken with %r (the API refuses both)" % sorted(doc),
+                                    "InvalidArgumentException")
+            try:
+                stream, at = json.loads(base64.b64decode(doc["NextToken"]))
+            except (ValueError, TypeError, binascii.Error):
+                raise self._invalid("ListShards NextToken %r is not one this fake gave" % doc["NextToken"],
+                                    "InvalidArgumentException")
+        elif ("StreamName" in doc) == ("StreamARN" in doc):
+            raise self._invalid("ListShards names neither or both of StreamName and StreamARN")
+        else:
+            stream, at = doc.get("StreamName") or doc["StreamARN"].rsplit("/", 1)[-1], 0
+        with self._lock:
+            k = self.kinesis
+            now = time.monotonic()
+            if not k.list_shards_allowed:
+                k.list_calls.append(ListShardsCall(now, stream, "denied", signed))
+                raise AwsError(400, "AccessDeniedException",
+                               "User: arn:aws:sts::123456789012:assumed-role/device/x is not authorized to "
+                               "perform: kinesis:ListShards on resource: arn:aws:kinesis:%s:123456789012:"
+                               "stream/%s" % (self.region, stream))
+            if stream not in k.streams:
+                k.list_calls.append(ListShardsCall(now, stream, "notfound", signed))
+                raise AwsError(400, "ResourceNotFoundException",
+                               "Stream %s under account 123456789012 not found." % stream)
+            all_shards = k.shards.get(stream, [])
+            n = len(all_shards)
+            page = range(at, min(n, at + k.list_page))
+            shards = []
+            for i in page:
+                sh = all_shards[i]
+                numbers = {"StartingSequenceNumber": "4959%040d" % i}
+                if not sh.open:
+                    numbers["EndingSequenceNumber"] = "4959%040d" % (i + 10 ** 30)
+                shards.append({"ShardId": sh.id,
+                               "HashKeyRange": {"StartingHashKey": str(sh.start), "EndingHashKey": str(sh.end)},
+                               "SequenceNumberRange": numbers})
+            k.list_calls.append(ListShardsCall(now, stream, "ok", signed))
+        answer = {"Shards": shards}
+        if page.stop < n:
+            answer["NextToken"] = base64.b64encode(json.dumps([stream, page.stop]).encode()).decode()
+        h.answer(200, answer)
 
     # -- IoT Analytics -------------------------------------------------------------------
     def _iot(self, h, body):

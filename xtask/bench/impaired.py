@@ -89,6 +89,13 @@ class Sink(BaseHTTPRequestHandler):
     def do_POST(self):
         c = self.server.counts
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if (self.headers.get("X-Amz-Target") or "").endswith("ListShards"):
+            # A map of 16 shards (no shard limits here): the link, not the pacing, is measured.
+            width = 2 ** 128 // 16
+            return self.answer(200, json.dumps({"Shards": [
+                {"ShardId": "shardId-%012d" % i, "HashKeyRange": {
+                    "StartingHashKey": str(i * width), "EndingHashKey": str((i + 1) * width - 1)},
+                 "SequenceNumberRange": {"StartingSequenceNumber": "1"}} for i in range(16)]}).encode())
         with c.lock:
             fail = c.rng.random() < c.fail_rate
         if fail:
@@ -287,9 +294,9 @@ class Daemon:
         self.client = StreamManagerClient(port=int(open(port_file).read()))
 
     def stop(self):
+        self.client.close()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-        self.client.close()
         self.log.close()
         if os.environ.get("P8_KEEP_LOGS"):
             shutil.copy(os.path.join(self.dir, "log"), os.environ["P8_KEEP_LOGS"] + "-%d.log" % self.proc.pid)

@@ -210,6 +210,9 @@ pub fn aws_responses(data: &[u8]) {
             }
         }
     }
+    fn stored(r: &Result<Option<String>, AwsError>) -> Vec<AwsError> {
+        r.as_ref().err().cloned().into_iter().collect()
+    }
     fn one(e: &Option<AwsError>) -> Vec<AwsError> {
         e.iter().cloned().collect()
     }
@@ -223,7 +226,7 @@ pub fn aws_responses(data: &[u8]) {
         status,
         n,
         crate::kinesis::parse_put_records(status, header, body, n),
-        one,
+        stored,
     );
     check(
         "iotanalytics",
@@ -241,6 +244,13 @@ pub fn aws_responses(data: &[u8]) {
         crate::sitewise::parse_put_values(status, header, body, &ids),
         all,
     );
+    match crate::kinesis::parse_list_shards(status, header, body) {
+        Ok((shards, _next)) => {
+            assert!(ok, "ListShards: shards for status {status}");
+            assert!(shards.len() <= body.len());
+        }
+        Err(e) => assert!(!e.code.is_empty() && (!ok || e.code == "MalformedResponse")),
+    }
     let e = crate::error::parse_error(status, header, body);
     assert!(!e.code.is_empty());
     let s3 = crate::s3::error_of(status, body);

@@ -105,14 +105,14 @@ pub fn put_records(
         .body(body)?)
 }
 
-/// Parses the answer to a `PutRecords` call of `sent` records: per record, `None` when it was
-/// accepted, else its error (`ErrorCode`, `ErrorMessage`; status 200).
+/// Parses the answer to a `PutRecords` call of `sent` records: per record, `Ok` with the shard
+/// that stored it (`ShardId`, if given), else its error (`ErrorCode`, `ErrorMessage`; status 200).
 pub fn parse_put_records(
     status: u16,
     error_type: Option<&str>,
     body: &[u8],
     sent: usize,
-) -> Parsed<Vec<Option<AwsError>>> {
+) -> Parsed<Vec<Result<Option<String>, AwsError>>> {
     if !(200..300).contains(&status) {
         return Err(parse_error(status, error_type, body));
     }
@@ -133,20 +133,17 @@ pub fn parse_put_records(
             records.len()
         )));
     }
+    let text =
+        |r: &serde_json::Value, k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     Ok(records
         .iter()
-        .map(|r| {
-            r.get("ErrorCode")
-                .and_then(|c| c.as_str())
-                .map(|code| AwsError {
-                    status,
-                    code: code.to_owned(),
-                    message: r
-                        .get("ErrorMessage")
-                        .and_then(|m| m.as_str())
-                        .unwrap_or("")
-                        .to_owned(),
-                })
+        .map(|r| match text(r, "ErrorCode") {
+            Some(code) => Err(AwsError {
+                status,
+                code,
+                message: text(r, "ErrorMessage").unwrap_or_default(),
+            }),
+            None => Ok(text(r, "ShardId")),
         })
         .collect())
 }
@@ -270,8 +267,8 @@ mod tests {
     fn partial_failure_and_errors() {
         let body = br#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"s"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"slow down"}]}"#;
         let r = parse_put_records(200, None, body, 2).unwrap();
-        assert_eq!(r[0], None);
-        let e = r[1].as_ref().unwrap();
+        assert_eq!(r[0], Ok(Some("s".to_owned())));
+        let e = r[1].as_ref().unwrap_err();
         assert_eq!(
             (e.code.as_str(), e.message.as_str()),
             ("ProvisionedThroughputExceededException", "slow down")

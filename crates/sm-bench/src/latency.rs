@@ -225,7 +225,7 @@ fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
         let sock = sock.try_clone()?;
         std::thread::spawn(move || read_responses(sock, buf, frames, schedule))
     };
-    let payload = vec![0x42u8; size];
+    let mut payload = vec![0x42u8; size];
     let mut out = BytesMut::with_capacity(1 << 20);
     let mut id = String::new();
     let mut sent = 0u64;
@@ -238,6 +238,11 @@ fn drive(port: u16, stream: &str, load: Load) -> Result<Outcome> {
                     use std::fmt::Write as _;
                     id.clear();
                     write!(id, "{i}")?;
+                    // Each payload begins with its number (big-endian), when it has room:
+                    // a destination can count distinct records.
+                    let stamp = i.to_be_bytes();
+                    let k = stamp.len().min(payload.len());
+                    payload[..k].copy_from_slice(&stamp[..k]);
                     encode_append_request(&id, stream, &payload, &mut out);
                 }
                 sock.write_all(&out)?;
@@ -335,6 +340,34 @@ pub async fn run(args: &[String]) -> Result<()> {
     daemon.kill();
     let _ = fs::remove_dir_all(&root);
     report(&outcome, load, &cdf, &prefix, context.as_deref())
+}
+
+/// `feed`: appends to an existing stream of a running daemon at a fixed open-loop rate (the
+/// load of an export benchmark); prints one JSON line of what was sent and answered.
+pub async fn feed(args: &[String]) -> Result<()> {
+    let port: u16 = arg_req(args, "--port")?.parse()?;
+    let stream = arg_req(args, "--stream")?;
+    let load = Load {
+        rate: arg_or(args, "--rate", 6_000.0)?,
+        secs: arg_or(args, "--seconds", 10.0)?,
+        warmup: 0.0,
+        size: arg_or(args, "--size", 100)?,
+        tick: Duration::from_millis(1),
+    };
+    ensure!(
+        load.rate >= 1.0 && load.secs > 0.0 && load.size > 0,
+        "--rate, --seconds and --size must be positive"
+    );
+    let outcome = tokio::task::spawn_blocking(move || drive(port, &stream, load)).await??;
+    println!(
+        r#"{{"sent": {}, "acked": {}, "failed": {}, "missing": {}, "sending_s": {:.3}}}"#,
+        load.requests() as u64,
+        outcome.samples.len(),
+        outcome.failed,
+        outcome.missing,
+        outcome.sending.as_secs_f64()
+    );
+    Ok(())
 }
 
 /// One synchronous flushOnWrite appender on a connection and stream of its own, until

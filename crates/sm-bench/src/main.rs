@@ -22,6 +22,9 @@
 //!   measured from each request's scheduled send time, to a File stream (or a Memory one with
 //!   `--persistence memory`); writes the distribution to `--cdf`.
 //!   The generator sends every request due so far each `--tick-us` (default 100 µs).
+//! * `feed --port P --stream S --rate R --seconds T --size B`: the same generator against an
+//!   existing stream of a running daemon (P9 feeds a Kinesis export with it); prints one JSON
+//!   line (sent, acknowledged, failed, missing).
 //! * `restart --binary B --dir D --streams S --mib M`: P5, writes S File streams holding M MiB
 //!   (valid segment files, as the daemon writes them), then times starts of the daemon until
 //!   it accepts connections and until a read of the newest message is answered.
@@ -86,10 +89,11 @@ fn main() -> Result<()> {
         Some("rss-idle") => rt.block_on(pipeline::rss_idle(&args)),
         Some("append") => rt.block_on(append::run(&args)),
         Some("latency") => rt.block_on(latency::run(&args)),
+        Some("feed") => rt.block_on(latency::feed(&args)),
         Some("restart") => rt.block_on(restart::run(&args)),
         Some("peer") => rt.block_on(peers::run(&args)),
         _ => bail!(
-            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | restart | peer> [options]"
+            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | feed | restart | peer> [options]"
         ),
     }
 }

@@ -52,7 +52,7 @@ pub fn main() -> ExitCode {
     let filter = config::log_filter(&args.log_level).unwrap_or("info");
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,sm_runtime={filter},sm_store={filter},stream_manager={filter}"
+            "warn,sm_runtime={filter},sm_store={filter},sm_export={filter},stream_manager={filter}"
         )))
         .with_writer(std::io::stderr)
         .with_ansi(false)

@@ -16,6 +16,7 @@ mod ctx;
 mod export;
 mod goals;
 mod impaired;
+mod kinesis_pace;
 mod latency;
 mod p1;
 mod p2;
@@ -291,6 +292,16 @@ const PARTS: &[Part] = &[
         )],
         goals: impaired::goals,
     },
+    Part {
+        stage: Stage::Late,
+        run: Some(kinesis_pace::run),
+        sections: &[section(
+            "P9: Kinesis at the shards' pace",
+            "`xtask/bench/kinesis_pace.py`: the end-to-end suite's fake Kinesis (`tests/e2e/awsfakes.py`, which checks every request's SigV4 signature and shape) with one stream of 2 shards enforcing Kinesis's per-shard write limits, 1,000 records and 1 MiB a second, as a token bucket holding a second's worth: a record over its shard's budget fails on its own with `ProvisionedThroughputExceededException`; a record goes to the shard of its `ExplicitHashKey`, or of the MD5 of its partition key. `sm-bench feed` appends 100 B records at 6,000 a second, 3× the stream's capacity, for 60 s (10 s with `--quick`) to a stream exporting to it at the default settings; a fresh daemon and stream for each case: `ListShards` allowed, then refused (`AccessDeniedException`). Records accepted per second over the whole feed (the start included), and the share of the records sent that a shard refused.",
+            &["p9."],
+        )],
+        goals: kinesis_pace::goals,
+    },
 ];
 
 /// Runs the parts: the `Early` ones, then the `Late` ones, each in registry order. Each
@@ -313,7 +324,7 @@ fn measure(ctx: &mut Ctx, only: Option<&str>) -> Result<()> {
 }
 
 /// `cargo xtask bench [--quick]`.
-/// With `--only PART` (`P1`…`P7`) only that part runs, and the report goes to
+/// With `--only PART` (`P1`…`P9`) only that part runs, and the report goes to
 /// `target/bench-only.md` (never BENCHMARKS.md: the other parts' figures would be missing).
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -430,7 +441,7 @@ mod tests {
         );
         assert_eq!(
             grouped,
-            ["P1", "P2", "P3", "P3b", "P4", "P5", "P6", "Latency", "P7", "P8"],
+            ["P1", "P2", "P3", "P3b", "P4", "P5", "P6", "Latency", "P7", "P8", "P9"],
             "in registry order"
         );
     }

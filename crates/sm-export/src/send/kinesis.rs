@@ -103,23 +103,39 @@ impl UnitDest for Kinesis {
         let now = cx.now;
         let parsed = match answer {
             OpResult::Call(Ok(a)) => {
-                kinesis::parse_list_shards(a.status, a.error_type.as_deref(), &a.body).ok()
+                kinesis::parse_list_shards(a.status, a.error_type.as_deref(), &a.body)
+                    .map_err(|e| format!("{}: {}", e.code, e.message))
             }
-            _ => None,
+            OpResult::Call(Err(e)) => Err(e.message),
+            _ => Err("no answer".to_owned()),
         };
         let (mut shards, _) = self.listing.take().unwrap_or_default();
         match parsed {
-            Some((page, Some(next))) => {
+            Ok((page, Some(next))) => {
                 shards.extend(page);
                 self.listing = Some((shards, Some(next)));
             }
-            Some((page, None)) => {
+            Ok((page, None)) => {
                 shards.extend(page);
-                tracing::debug!(stream = %self.stream, shards = shards.len(), "Kinesis shard map read");
+                // Said once; the reads every 5 minutes after are quiet.
+                if self.pacer(cx).knows_shards() {
+                    tracing::debug!(stream = %self.stream, shards = shards.len(), "Kinesis shard map read");
+                } else {
+                    tracing::info!(stream = %self.stream, shards = shards.len(),
+                        "Kinesis shard map read: each shard gets 95% of its write limits");
+                }
                 self.pacer(cx).listed(&shards, now);
             }
             // Not allowed (no kinesis:ListShards), or not now: pace from the answers.
-            None => self.pacer(cx).unlisted(now),
+            Err(why) => {
+                if self.pacer(cx).paced_from_answers() {
+                    tracing::debug!(stream = %self.stream, error = %why, "Kinesis ListShards failed again");
+                } else {
+                    tracing::info!(stream = %self.stream, error = %why,
+                        "Kinesis ListShards failed: pacing from the throttled answers, asking again in 5 minutes");
+                }
+                self.pacer(cx).unlisted(now);
+            }
         }
     }
 
@@ -184,14 +200,17 @@ impl UnitDest for Kinesis {
                     let paced = per
                         .iter()
                         .enumerate()
-                        .map(|(k, e)| (key(k), e.as_ref().is_some_and(|e| e.code == THROTTLED)))
+                        .map(|(k, r)| (key(k), r.as_ref().is_err_and(|e| e.code == THROTTLED)))
                         .collect();
+                    // A shard the map does not have took a record: the stream was resharded.
+                    let shards = per.iter().filter_map(|r| r.as_ref().ok()?.as_deref());
+                    self.pacer(cx).stored_in(shards);
                     let outcomes = unit
                         .iter()
                         .zip(per)
-                        .map(|(&i, e)| match e {
-                            None => (i, RecordOutcome::Delivered),
-                            Some(e) => {
+                        .map(|(&i, r)| match r {
+                            Ok(_) => (i, RecordOutcome::Delivered),
+                            Err(e) => {
                                 let class = classify::kinesis_record(&e);
                                 let f = Failure::new(class, aws_error("Kinesis", e));
                                 (i, RecordOutcome::Failed(f))

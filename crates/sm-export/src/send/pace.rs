@@ -7,11 +7,14 @@
 //!   `ExplicitHashKey` in the middle of that shard's range (its partition key stays a random
 //!   UUID), so records spread evenly over the open shards; a call carries what the budgets
 //!   allow, else waits until they do. Throttled records empty their shard's budget; the map is
-//!   read again every 5 minutes and after a call with many throttled records (a reshard).
-//! * **Without it** (`ListShards` refused, or no open shard): a rate learnt from the answers,
-//!   additive increase while nothing is throttled, multiplicative decrease by the share
-//!   throttled; and at least `STREAM_MANAGER_EXPORTER_KINESIS_INTER_CALL_DELAY_MS` between
-//!   calls, when set.
+//!   read again every 5 minutes, and after a reshard: an answer naming a shard the map does not
+//!   have (a split), or a call with many throttled records (a merge).
+//! * **Without it** (`ListShards` refused or failed, or no open shard): a rate learnt from the
+//!   answers: doubling each second until the first throttled record, then 5% more a second
+//!   while nothing is throttled and back to the rate the stream took (less 5%) when something
+//!   is, growing only while the rate is what holds the records back; the map asked for again
+//!   every 5 minutes; and at least
+//!   `STREAM_MANAGER_EXPORTER_KINESIS_INTER_CALL_DELAY_MS` between calls, when set.
 
 use sm_aws::kinesis::Shard;
 
@@ -32,6 +35,7 @@ const BURST_S: f64 = 0.2;
 
 #[derive(Debug, Clone)]
 struct Bucket {
+    id: String,
     start: u128,
     end: u128,
     records: f64,
@@ -55,6 +59,17 @@ enum State {
         tokens: f64,
         at: i64,
         cut_at: i64,
+        /// When the shard map was last asked for (it is asked again every 5 minutes: the
+        /// permission may be granted, or the failure was the link's).
+        tried_at: i64,
+        /// Before the first throttled record: the rate doubles each second it is the limit.
+        probing: bool,
+        /// Whether the last call carried fewer records than were waiting (the rate was the
+        /// limit): only then does an unthrottled answer raise the rate.
+        limited: bool,
+        /// Records answered and throttled in the current window of a second, and its start:
+        /// the share throttled is judged over a second, not one call.
+        window: (u64, u64, i64),
     },
 }
 
@@ -92,7 +107,7 @@ impl Pacer {
             State::Shards {
                 listed_at, relist, ..
             } => *relist || now - listed_at >= RELIST_MS,
-            State::Adaptive { .. } => false,
+            State::Adaptive { tried_at, .. } => now - tried_at >= RELIST_MS,
         }
     }
 
@@ -110,6 +125,7 @@ impl Pacer {
                     .find(|b| b.start == s.start && b.end == s.end)
                     .cloned()
                     .unwrap_or(Bucket {
+                        id: s.id.clone(),
                         start: s.start,
                         end: s.end,
                         records: 0.0,
@@ -131,8 +147,9 @@ impl Pacer {
 
     /// The shard map cannot be had (no `kinesis:ListShards` permission): pace from the answers.
     pub(crate) fn unlisted(&mut self, now: i64) {
-        if !matches!(self.state, State::Adaptive { .. }) {
-            self.state = self.adaptive(now);
+        match &mut self.state {
+            State::Adaptive { tried_at, .. } => *tried_at = now,
+            _ => self.state = self.adaptive(now),
         }
     }
 
@@ -142,7 +159,16 @@ impl Pacer {
             tokens: 0.0,
             at: now,
             cut_at: i64::MIN / 2,
+            tried_at: now,
+            probing: true,
+            limited: false,
+            window: (0, 0, now),
         }
+    }
+
+    /// Whether the rate is learnt from the answers (the shard map could not be had).
+    pub(crate) fn paced_from_answers(&self) -> bool {
+        matches!(self.state, State::Adaptive { .. })
     }
 
     /// Whether the shard map is known (records get explicit hash keys).
@@ -162,13 +188,18 @@ impl Pacer {
             State::Unknown => Admit::Go(vec![None; sizes.len()]),
             State::Shards { buckets, at, .. } => admit_shards(buckets, at, sizes, now),
             State::Adaptive {
-                rate, tokens, at, ..
+                rate,
+                tokens,
+                at,
+                limited,
+                ..
             } => {
                 // At most a fifth of a second saved up: calls spread over the second.
                 let dt = (now - *at).max(0) as f64 / 1000.0;
                 *tokens = (*tokens + dt * *rate).min((*rate * BURST_S).max(1.0));
                 *at = now;
                 let n = (tokens.floor() as usize).min(sizes.len());
+                *limited = n < sizes.len();
                 if n == 0 {
                     Admit::Wait(now + ((1.0 - *tokens) / *rate * 1000.0).ceil().max(1.0) as i64)
                 } else {
@@ -181,6 +212,19 @@ impl Pacer {
             self.last_call = Some(now);
         }
         admitted
+    }
+
+    /// The shards that stored a call's records (from the answer): one the map does not have
+    /// means the stream was split or merged, and the map is read again before the next call.
+    pub(crate) fn stored_in<'a>(&mut self, mut shards: impl Iterator<Item = &'a str>) {
+        if let State::Shards {
+            buckets, relist, ..
+        } = &mut self.state
+        {
+            if shards.any(|id| !buckets.iter().any(|b| b.id == id)) {
+                *relist = true;
+            }
+        }
     }
 
     /// A call's answer: for each record sent, the hash key it went with and whether it was
@@ -211,20 +255,35 @@ impl Pacer {
                 tokens,
                 at,
                 cut_at,
+                probing,
+                limited,
+                window,
+                ..
             } => {
+                if now - window.2 >= 1000 {
+                    *window = (0, 0, now);
+                }
+                window.0 += sent.len() as u64;
+                window.1 += throttled as u64;
                 if throttled > 0 {
                     // One cut per second of throttling (the answers of one episode arrive
-                    // over several calls), by the share the stream refused.
+                    // over several calls), to the rate the stream took (what was sent less
+                    // the share refused over the last second) with the same headroom as the
+                    // shard budgets, at most by half.
                     if now - *cut_at >= 1000 {
-                        let share = throttled as f64 / sent.len().max(1) as f64;
-                        *rate = (*rate * (1.0 - 0.5 * share).max(0.5)).max(MIN_RATE);
+                        let share = window.1 as f64 / window.0.max(1) as f64;
+                        let took = *rate * (1.0 - share) * HEADROOM;
+                        *rate = took.max(*rate * 0.5).max(MIN_RATE);
                         *cut_at = now;
                     }
+                    *probing = false;
                     *tokens = tokens.min(0.0);
                     *at = now;
-                } else {
-                    // Growth by 5% of what went through: about 5% a second at the rate.
-                    *rate = (*rate + 0.05 * sent.len() as f64).min(MAX_RATE);
+                } else if *limited {
+                    // Growth while the rate is the limit: by what went through while probing
+                    // (doubling each second), by 5% of it after the first throttling.
+                    let k = if *probing { 1.0 } else { 0.05 };
+                    *rate = (*rate + k * sent.len() as f64).min(MAX_RATE);
                 }
             }
         }
@@ -340,9 +399,17 @@ mod tests {
         }
         p.listed(&[], 2000);
         assert!(!p.knows_shards());
+        // Without the map, it is asked for again every 5 minutes (the permission may come, or
+        // the failure was the link's), and the learnt rate survives another refusal.
         let mut q = Pacer::new(0);
         q.unlisted(0);
-        assert!(!q.wants_shard_map(10_000_000));
+        assert!(!q.wants_shard_map(RELIST_MS - 1));
+        assert!(q.wants_shard_map(RELIST_MS));
+        assert!(matches!(q.admit(&[1; 1000], 1000), Admit::Go(k) if k.len() == 100));
+        q.answered(&[(None, false); 100], 1000);
+        q.unlisted(RELIST_MS);
+        assert!(!q.wants_shard_map(RELIST_MS + 1));
+        assert!(matches!(q.state, State::Adaptive { rate, .. } if rate > START_RATE));
     }
 
     #[test]
@@ -377,9 +444,9 @@ mod tests {
             }
         }
         let accepted = (sent - throttled) as f64 / 50.0;
-        assert!(accepted >= 1600.0, "{accepted} records/s accepted");
+        assert!(accepted >= 1800.0, "{accepted} records/s accepted");
         assert!(
-            (throttled as f64) < 0.2 * sent as f64,
+            (throttled as f64) < 0.05 * sent as f64,
             "{throttled} of {sent} throttled"
         );
     }
@@ -394,6 +461,18 @@ mod tests {
             matches!(p.admit(&[1; 2], 2000), Admit::Go(_)),
             "not with the map known"
         );
+    }
+
+    #[test]
+    fn a_shard_not_in_the_map_asks_for_the_map_again() {
+        let mut p = Pacer::new(0);
+        p.listed(&shards(2), 0);
+        p.stored_in(["s0", "s1"].into_iter());
+        assert!(!p.wants_shard_map(1));
+        p.stored_in(["s1", "shardId-000000000007"].into_iter());
+        assert!(p.wants_shard_map(1));
+        p.listed(&shards(2), 2);
+        assert!(!p.wants_shard_map(3));
     }
 
     #[test]

@@ -69,6 +69,33 @@ pub struct Verdict {
     pub answer: Option<Answer>,
 }
 
+/// The answer to `ListShards`: two shards splitting the hash key space, or (not `allowed`)
+/// `AccessDeniedException`.
+pub fn list_shards(allowed: bool) -> Answer {
+    if !allowed {
+        let body = br#"{"__type":"AccessDeniedException","message":"no kinesis:ListShards"}"#;
+        return Answer {
+            status: 400,
+            body: body.to_vec(),
+            ..Default::default()
+        };
+    }
+    let half = u128::MAX / 2;
+    let shard = |id: &str, start: u128, end: u128| {
+        serde_json::json!({"ShardId": id,
+            "HashKeyRange": {"StartingHashKey": start.to_string(), "EndingHashKey": end.to_string()},
+            "SequenceNumberRange": {"StartingSequenceNumber": "1"}})
+    };
+    Answer {
+        status: 200,
+        body: json(serde_json::json!({"Shards": [
+            shard("shardId-0", 0, half),
+            shard("shardId-1", half + 1, u128::MAX),
+        ]})),
+        ..Default::default()
+    }
+}
+
 fn seq_of_payload(p: &[u8]) -> u64 {
     // Payloads start with "s<stream>:<seq>:".
     let text = std::str::from_utf8(p).expect("payload is text");

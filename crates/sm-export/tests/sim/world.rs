@@ -543,28 +543,7 @@ impl World {
         let target = call.request.headers().get("x-amz-target");
         if target.is_some_and(|t| t == "Kinesis_20131202.ListShards") {
             // Half the scenarios may read the shard map (two shards), the others may not.
-            let answer = if self.sc.seed % 2 == 0 {
-                let half = u128::MAX / 2;
-                let body = format!(
-                    r#"{{"Shards":[{{"ShardId":"shardId-0","HashKeyRange":{{"StartingHashKey":"0","EndingHashKey":"{half}"}},"SequenceNumberRange":{{"StartingSequenceNumber":"1"}}}},{{"ShardId":"shardId-1","HashKeyRange":{{"StartingHashKey":"{}","EndingHashKey":"{}"}},"SequenceNumberRange":{{"StartingSequenceNumber":"1"}}}}]}}"#,
-                    half + 1,
-                    u128::MAX
-                );
-                sm_export::Answer {
-                    status: 200,
-                    body: body.into_bytes(),
-                    ..Default::default()
-                }
-            } else {
-                let body =
-                    br#"{"__type":"AccessDeniedException","message":"no kinesis:ListShards"}"#
-                        .to_vec();
-                sm_export::Answer {
-                    status: 400,
-                    body,
-                    ..Default::default()
-                }
-            };
+            let answer = dest::list_shards(self.sc.seed.is_multiple_of(2));
             let at = self.now + 5;
             self.push(
                 at,
