@@ -181,6 +181,9 @@ pub(crate) struct Units {
     prepared: bool,
     result: Attempt,
     finished: bool,
+    /// The last record (index into the batch) that went out in a call, in any attempt of
+    /// this batch: records up to it that must go again do so before any record after it.
+    sent_upto: Option<usize>,
 }
 
 impl Units {
@@ -194,6 +197,7 @@ impl Units {
             prepared: false,
             result: Attempt::default(),
             finished: true,
+            sent_upto: None,
         }
     }
 
@@ -204,7 +208,23 @@ impl Units {
         self.waiting = false;
         (self.preparing, self.prepared) = (false, false);
         self.finished = false;
-        match dest.as_unit().plan(cx, records, to_send) {
+        // Records sent before and failed go in calls of their own, ahead of records never
+        // sent: a record goes out for the first time only after every earlier one has (when
+        // a paced call carried part of a unit, or an attempt stopped between units).
+        let sent_upto = self.sent_upto;
+        let again = |i: &usize| sent_upto.is_some_and(|s| *i <= s);
+        let planned = dest.as_unit().plan(cx, records, to_send).map(|mut plan| {
+            plan.units = plan
+                .units
+                .into_iter()
+                .flat_map(|u| {
+                    let (old, new): (Vec<usize>, Vec<usize>) = u.into_iter().partition(again);
+                    [old, new]
+                })
+                .collect();
+            plan
+        });
+        match planned {
             Ok(plan) => {
                 self.queue = plan.units.into_iter().filter(|u| !u.is_empty()).collect();
                 self.result.outcomes = plan.settled;
@@ -262,6 +282,7 @@ impl Units {
             };
             match dest.as_unit().build(cx, records, unit) {
                 Ok(call) => {
+                    self.sent_upto = self.sent_upto.max(unit.iter().copied().max());
                     // What goes on the wire: the request's body (the bandwidth cap's unit).
                     self.result.bytes += call.request.body().len() as u64;
                     if self.attempt > 1 {

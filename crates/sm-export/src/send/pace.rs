@@ -303,9 +303,12 @@ fn admit_shards(buckets: &mut [Bucket], at: &mut i64, sizes: &[u64], now: i64) -
     }
     let mut keys = Vec::new();
     for &size in sizes {
+        // A record larger than a full budget (up to 1 MiB against 95% of it) goes when the
+        // budget is full, leaving it in debt.
+        let need = (size as f64).min(max_b);
         let best = buckets
             .iter_mut()
-            .filter(|b| b.records >= 1.0 && b.bytes >= size as f64)
+            .filter(|b| b.records >= 1.0 && b.bytes >= need)
             .max_by(|x, y| x.records.total_cmp(&y.records));
         let Some(b) = best else { break };
         b.records -= 1.0;
@@ -385,6 +388,11 @@ mod tests {
         p.listed(&shards(4), 0);
         let (total, _) = run(&mut p, 10, 10_000);
         assert!((3_500..=4_000).contains(&total), "{total}");
+        // A record of 1 MiB (more than a full budget) goes once its shard's budget is full.
+        let mut p = Pacer::new(0);
+        p.listed(&shards(1), 0);
+        let (total, _) = run(&mut p, 5, 1 << 20);
+        assert!((4..=5).contains(&total), "{total}");
     }
 
     #[test]
