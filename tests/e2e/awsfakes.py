@@ -536,18 +536,18 @@ class FakeAws:
     def _kinesis(self, h, body):
         signed = self._check_signature(h, body, "kinesis")
         target = h.headers.get("X-Amz-Target")
-        if target == LIST_SHARDS_TARGET:
-            return self._list_shards(h, body, signed)
-        if target != KINESIS_TARGET:
-            raise self._invalid("X-Amz-Target %r, only %s is expected" % (target, KINESIS_TARGET),
-                                "UnknownOperationException")
+        if target not in (KINESIS_TARGET, LIST_SHARDS_TARGET):
+            raise self._invalid("X-Amz-Target %r, only %s and %s are expected" % (
+                target, KINESIS_TARGET, LIST_SHARDS_TARGET), "UnknownOperationException")
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
         if ctype != "application/x-amz-json-1.1":
             raise self._invalid("Kinesis Content-Type %r" % ctype, "SerializationException")
         try:
             doc = json.loads(body)
         except ValueError as e:
-            raise self._invalid("PutRecords body is not JSON: %s" % e, "SerializationException")
+            raise self._invalid("%s body is not JSON: %s" % (target, e), "SerializationException")
+        if target == LIST_SHARDS_TARGET:
+            return self._list_shards(h, doc, signed)
         if not isinstance(doc, dict) or not set(doc) <= {"StreamName", "StreamARN", "Records"} \
                 or ("StreamName" in doc) == ("StreamARN" in doc):
             raise self._invalid("PutRecords body keys %r" % (sorted(doc) if isinstance(doc, dict) else doc,))
@@ -635,14 +635,7 @@ class FakeAws:
             k.requests.append(KinesisRequest(now, stream, records, "partial" if failed else "ok", accepted, signed))
         h.answer(200, {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"})
 
-    def _list_shards(self, h, body, signed):
-        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
-        if ctype != "application/x-amz-json-1.1":
-            raise self._invalid("Kinesis Content-Type %r" % ctype, "SerializationException")
-        try:
-            doc = json.loads(body)
-        except ValueError as e:
-            raise self._invalid("ListShards body is not JSON: %s" % e, "SerializationException")
+    def _list_shards(self, h, doc, signed):
         allowed = {"StreamName", "StreamARN", "NextToken", "MaxResults", "ShardFilter", "ExclusiveStartShardId"}
         if not isinstance(doc, dict) or not set(doc) <= allowed:
             raise self._invalid("ListShards body %r" % (doc,))

@@ -7,6 +7,7 @@
 //! prints one JSON object; this module turns it into rows and goals. Where namespaces or the
 //! tools are missing the script says why and the part is reported as skipped.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,23 +22,30 @@ use super::Plan;
 use crate::root;
 
 pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
+    let v = run_script(ctx, "impaired.py", &[], "P8")?;
+    rows(&mut ctx.results, &v);
+    Ok(())
+}
+
+/// Runs `xtask/bench/<script>` with the end-to-end venv's Python, `--binary`, `extra` and
+/// `--quick` when the plan is quick, and returns the JSON object of its last such line. The
+/// scripts take longer than the quick plan's 60 s: at least 300 s each.
+pub(super) fn run_script(ctx: &Ctx, script: &str, extra: &[&Path], part: &str) -> Result<Value> {
     let mut cmd = Command::new(&ctx.python);
-    cmd.arg(root().join("xtask/bench/impaired.py"))
+    cmd.arg(root().join("xtask/bench").join(script))
         .arg("--binary")
-        .arg(&ctx.daemon);
+        .arg(&ctx.daemon)
+        .args(extra);
     if ctx.plan.quick {
         cmd.arg("--quick");
     }
-    // The quick plan's 60 s are too short for this part's runs (about 90 s quick).
     let out = capture(&mut cmd, ctx.plan.timeout.max(Duration::from_secs(300)))?;
     let line = out
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
-        .context("P8 printed no result")?;
-    let v: Value = serde_json::from_str(line).context("P8's result is not JSON")?;
-    rows(&mut ctx.results, &v);
-    Ok(())
+        .with_context(|| format!("{part} printed no result"))?;
+    serde_json::from_str(line).with_context(|| format!("{part}'s result is not JSON"))
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {

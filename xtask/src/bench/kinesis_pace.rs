@@ -6,37 +6,25 @@
 //! second, once with `ListShards` allowed and once refused, and prints one JSON object; this
 //! module turns it into rows and goals.
 
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use super::ctx::Ctx;
 use super::goals::{figure, Check, Goal};
-use super::process::capture;
+use super::impaired::run_script;
 use super::results::Results;
 use super::Plan;
-use crate::root;
 
 pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
-    let mut cmd = Command::new(&ctx.python);
-    cmd.arg(root().join("xtask/bench/kinesis_pace.py"))
-        .arg("--binary")
-        .arg(&ctx.daemon)
-        .arg("--sm-bench")
-        .arg(&ctx.sm_bench);
-    if ctx.plan.quick {
-        cmd.arg("--quick");
-    }
-    // Two feeds and their daemons: longer than the quick plan's 60 s.
-    let out = capture(&mut cmd, ctx.plan.timeout.max(Duration::from_secs(300)))?;
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("P9 printed no result")?;
-    let v: Value = serde_json::from_str(line).context("P9's result is not JSON")?;
+    let sm_bench = ctx.sm_bench.clone();
+    let v = run_script(
+        ctx,
+        "kinesis_pace.py",
+        &[Path::new("--sm-bench"), &sm_bench],
+        "P9",
+    )?;
     rows(&mut ctx.results, &v);
     Ok(())
 }
