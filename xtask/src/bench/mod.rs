@@ -306,8 +306,10 @@ const PARTS: &[Part] = &[
 
 /// Runs the parts: the `Early` ones, then the `Late` ones, each in registry order. Each
 /// reference is measured right before the part compared with it (P3's in turns with it): the
-/// disk is shared, and its rate changes over a run.
-fn measure(ctx: &mut Ctx, only: Option<&str>) -> Result<()> {
+/// disk is shared, and its rate changes over a run. A part that fails does not stop the
+/// others (a full run takes most of an hour): its error is returned, for the report.
+fn measure(ctx: &mut Ctx, only: Option<&str>) -> Vec<String> {
+    let mut failed = Vec::new();
     for stage in [Stage::Early, Stage::Late] {
         for part in PARTS.iter().filter(|p| p.stage == stage) {
             let title = part.sections[0].title;
@@ -316,11 +318,14 @@ fn measure(ctx: &mut Ctx, only: Option<&str>) -> Result<()> {
             }
             if let Some(run) = part.run {
                 eprintln!("xtask: {title}");
-                run(ctx)?;
+                if let Err(e) = run(ctx) {
+                    eprintln!("xtask: {title} failed: {e:#}");
+                    failed.push(format!("{title}: {e:#}"));
+                }
             }
         }
     }
-    Ok(())
+    failed
 }
 
 /// `cargo xtask bench [--quick]`.
@@ -382,10 +387,9 @@ pub fn bench(args: &[String]) -> Result<()> {
         cdf: work.join("latency.cdf"),
         results: Results::default(),
     };
-    let measured = measure(&mut ctx, only.map(String::as_str));
+    let failed = measure(&mut ctx, only.map(String::as_str));
     let cdf_points = report::read_cdf(&ctx.cdf);
     let _ = std::fs::remove_dir_all(&work);
-    measured?;
     let load_after = report::loadavg();
     let plot_links = plots::write_plots(&ctx.results, &cdf_points, &plots)?;
     let rel = |p: &Path| -> String {
@@ -399,7 +403,14 @@ pub fn bench(args: &[String]) -> Result<()> {
         .into_iter()
         .map(|(title, path)| (title, rel(&path)))
         .collect();
-    let md = report::render(&ctx, &machine, &load_after, &links, started.elapsed());
+    let md = report::render(
+        &ctx,
+        &machine,
+        &load_after,
+        &links,
+        &failed,
+        started.elapsed(),
+    );
     let old = std::fs::read_to_string(&report).ok();
     std::fs::write(&report, report::with_notes(md, old.as_deref()))?;
     eprintln!(
@@ -407,6 +418,9 @@ pub fn bench(args: &[String]) -> Result<()> {
         report.display(),
         started.elapsed().as_secs_f64()
     );
+    if !failed.is_empty() {
+        bail!("{} part(s) failed: {}", failed.len(), failed.join("; "));
+    }
     Ok(())
 }
 

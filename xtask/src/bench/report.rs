@@ -34,6 +34,7 @@ pub(super) fn render(
     m: &Machine,
     load_after: &str,
     plots: &[(String, String)],
+    failed: &[String],
     took: Duration,
 ) -> String {
     let r = &ctx.results;
@@ -53,6 +54,9 @@ pub(super) fn render(
         "| machine | |\n|---|---|\n| CPU | {} × {} |\n| RAM | {:.1} GiB |\n| kernel | {} |\n| store file system | {} |\n| date | {} |\n| commit | {} |\n| load average (1, 5, 15 min) before / after | {} / {} |\n",
         m.cores, m.cpu, m.ram_gib, m.kernel, m.fs, m.date, m.commit, m.load_before, load_after
     );
+    for f in failed {
+        let _ = writeln!(s, "**Failed in this run:** {f}\n");
+    }
     let all: Vec<Goal> = PARTS.iter().flat_map(|p| (p.goals)(r, plan)).collect();
     goals::table(&mut s, &all);
     if !plots.is_empty() {
@@ -210,5 +214,27 @@ mod tests {
             "# new\n\n<!-- bench:notes -->\nN\n<!-- /bench:notes -->\n\n## Plots\n\nP\n"
         );
         assert_eq!(with_notes("# new\n".into(), None), "# new\n");
+    }
+
+    #[test]
+    fn failed_parts_are_named_above_the_goals() {
+        let ctx = Ctx {
+            plan: super::super::Plan::quick(),
+            work: "w".into(),
+            daemon: "d".into(),
+            sm_bench: "b".into(),
+            python: "p".into(),
+            cdf: "c".into(),
+            results: Default::default(),
+        };
+        let m = Machine::probe(Path::new("."));
+        let failed = ["P7: beside the peers: redis-server exited".to_owned()];
+        let md = render(&ctx, &m, "0 0 0", &[], &failed, Duration::from_secs(1));
+        let at = md.find("**Failed in this run:** P7: beside the peers: redis-server exited");
+        let goals = md.find("## Goals").unwrap();
+        assert!(at.is_some_and(|a| a < goals), "{md}");
+        assert!(md.contains("not measured"));
+        let clean = render(&ctx, &m, "0 0 0", &[], &[], Duration::from_secs(1));
+        assert!(!clean.contains("Failed in this run"));
     }
 }

@@ -155,7 +155,7 @@ fn syscall_rows(o: &Options, calls: &[(String, u64, u64)], total: u64) {
     let sum: u64 = calls.iter().map(|c| c.1).sum();
     row(
         &o.row_key("sys.total"),
-        &what,
+        &format!("{what}, all calls"),
         per(sum),
         "calls per message",
         &format!("strace -c -f over {total} messages"),
@@ -168,7 +168,7 @@ fn syscall_rows(o: &Options, calls: &[(String, u64, u64)], total: u64) {
         };
         row(
             &o.row_key(&format!("sys.{name}")),
-            &what,
+            &format!("{what}: {name}"),
             per(*n),
             "calls per message",
             &note,
