@@ -21,6 +21,9 @@ pub struct Faults {
     pub p_partial: f64,
     /// Chance that a call gets no answer within the client's timeout (nothing applied).
     pub p_timeout: f64,
+    /// Chance that a processed call's answer is lost (the destination applied what it
+    /// accepted; the client times out and sends the records again: a duplicate).
+    pub p_lost_answer: f64,
     /// Chance that a processed call refuses its records for good (HTTP 400; per record for
     /// the AWS destinations).
     pub p_refuse: f64,
@@ -34,6 +37,7 @@ impl Faults {
         p_throttle: 0.0,
         p_partial: 0.0,
         p_timeout: 0.0,
+        p_lost_answer: 0.0,
         p_refuse: 0.0,
         rtt_ms: (1, 1),
     };
@@ -186,8 +190,17 @@ fn seqs_of(kind: Kind, body: &[u8]) -> Vec<u64> {
     }
 }
 
-/// Decides what happens to a call carrying `seqs`.
+/// Decides what happens to a call carrying `seqs`; a processed call's answer may be lost.
 pub fn judge(kind: Kind, faults: &Faults, rng: &mut Rng, records: Vec<(u64, String)>) -> Verdict {
+    let mut v = process(kind, faults, rng, records);
+    if v.answer.is_some() && faults.p_lost_answer > 0.0 && rng.chance(faults.p_lost_answer) {
+        v.answer = None;
+    }
+    v
+}
+
+/// What the destination does with a call that reaches it.
+fn process(kind: Kind, faults: &Faults, rng: &mut Rng, records: Vec<(u64, String)>) -> Verdict {
     let id_of = |s: &u64| {
         records
             .iter()

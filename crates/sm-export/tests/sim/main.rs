@@ -1,5 +1,6 @@
 //! The export engine in a deterministic simulation (in the manner of quinn's `Pair`): seeded
-//! destinations with random 5xx, throttling, partial failures, timeouts and slow answers;
+//! destinations with random 5xx, throttling, partial failures, timeouts, answers lost after
+//! the call was applied, and slow answers;
 //! outages from seconds to hours; crashes of the daemon (restarted from the saved progress);
 //! definition updates during sends; retention removing unsent records; several exports of
 //! mixed priorities; a bandwidth cap. Time is simulated: hours of a device's life cost
@@ -10,7 +11,8 @@
 //!   or skipped (refused) or evicted, and counted; records arrive in order (strictly for
 //!   destinations that take a call as a whole; otherwise a record retried within its batch
 //!   may land after later ones of the same batch, never after a later batch); duplicates come
-//!   only from crashes, at most one batch per export per crash.
+//!   only from crashes and from calls applied whose answer was lost, at most one batch per
+//!   export for each.
 //! * `strict_priority`, `bandwidth_within_five_percent` and the flaky-link throughput tests
 //!   check one property each.
 //!
@@ -52,6 +54,7 @@ fn faults(r: &mut Rng) -> Faults {
         p_throttle: p(r, 20),
         p_partial: p(r, 30),
         p_timeout: p(r, 5),
+        p_lost_answer: p(r, 3),
         p_refuse: if r.chance(0.3) { p(r, 10) } else { 0.0 },
         rtt_ms: rtt,
     }
@@ -299,10 +302,10 @@ fn check(seed: u64) -> Result<(), String> {
                 }
             }
             let dups = (seen.applied.len() - firsts.len()) as u64;
-            if dups > w.crashes * batch {
+            if dups > (w.crashes + seen.lost_answers) * batch {
                 return Err(format!(
-                    "{what}: {dups} duplicates with {} crashes of batch {batch}",
-                    w.crashes
+                    "{what}: {dups} duplicates with {} crashes and {} lost answers of batch {batch}",
+                    w.crashes, seen.lost_answers
                 ));
             }
         }

@@ -115,6 +115,9 @@ pub struct Seen {
     pub refused: Vec<u64>,
     /// Payload bytes applied, and when (ms after T0).
     pub bytes_at: Vec<(i64, u64)>,
+    /// Calls the destination processed whose answer was lost (each may bring its records
+    /// again: duplicates).
+    pub lost_answers: u64,
 }
 
 enum Event {
@@ -592,8 +595,26 @@ impl World {
             return;
         }
         let v = dest::judge(kind, &faults, &mut self.rng, records);
+        let bytes = if v.applied.is_empty() {
+            0
+        } else {
+            body_len as u64
+        };
         match v.answer {
             None => {
+                if !v.applied.is_empty() || !v.refused.is_empty() {
+                    // Processed, but the answer is lost: the records arrive all the same.
+                    self.seen.entry((stream, export)).or_default().lost_answers += 1;
+                    self.push(
+                        sent_at + rtt / 2,
+                        Event::Arrive {
+                            export: (stream, export),
+                            verdict_applied: v.applied,
+                            refused: v.refused,
+                            bytes,
+                        },
+                    );
+                }
                 let e = TransportError {
                     kind: TransportKind::Timeout,
                     message: "timed out".into(),
@@ -609,11 +630,6 @@ impl World {
                 );
             }
             Some(answer) => {
-                let bytes = if v.applied.is_empty() {
-                    0
-                } else {
-                    body_len as u64
-                };
                 let arrive = sent_at + rtt / 2;
                 let back = sent_at + rtt;
                 self.push(
