@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use sm_export::Answer;
 
-use crate::world::Rng;
+use crate::rng::Rng;
 
 /// What a call does at the destination.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -193,7 +193,7 @@ fn seqs_of(kind: Kind, body: &[u8]) -> Vec<u64> {
 /// Decides what happens to a call carrying `seqs`; a processed call's answer may be lost.
 pub fn judge(kind: Kind, faults: &Faults, rng: &mut Rng, records: Vec<(u64, String)>) -> Verdict {
     let mut v = process(kind, faults, rng, records);
-    if v.answer.is_some() && faults.p_lost_answer > 0.0 && rng.chance(faults.p_lost_answer) {
+    if v.answer.is_some() && rng.chance(faults.p_lost_answer) {
         v.answer = None;
     }
     v

@@ -20,6 +20,7 @@
 //! sim -- one_seed --nocapture`.
 
 mod dest;
+mod rng;
 mod world;
 
 use std::collections::BTreeSet;
@@ -32,7 +33,8 @@ use sm_export::{Config, RetryPolicy};
 fn wall() -> std::time::Instant {
     std::time::Instant::now()
 }
-use world::{Change, ExportSpec, Rng, Scenario, StreamSpec, World};
+use rng::Rng;
+use world::{Change, ExportSpec, Scenario, StreamSpec, World};
 
 const KINDS: [Kind; 4] = [
     Kind::HttpJson,
