@@ -97,11 +97,19 @@ pub fn put_records(
             })
             .collect(),
     };
-    let body = serde_json::to_vec(&body)?;
+    request(endpoint, "PutRecords", serde_json::to_vec(&body)?)
+}
+
+/// A Kinesis JSON 1.1 call of `action` carrying `body`.
+fn request(
+    endpoint: &Endpoint,
+    action: &str,
+    body: Vec<u8>,
+) -> Result<http::Request<Vec<u8>>, BuildError> {
     Ok(http::Request::post(format!("{}/", endpoint.url))
         .header("host", host_of(&endpoint.url))
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "Kinesis_20131202.PutRecords")
+        .header("x-amz-target", format!("Kinesis_20131202.{action}"))
         .body(body)?)
 }
 
@@ -173,11 +181,7 @@ pub fn list_shards(
         None if stream.starts_with("arn:") => serde_json::json!({ "StreamARN": stream }),
         None => serde_json::json!({ "StreamName": stream }),
     };
-    Ok(http::Request::post(format!("{}/", endpoint.url))
-        .header("host", host_of(&endpoint.url))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "Kinesis_20131202.ListShards")
-        .body(serde_json::to_vec(&body)?)?)
+    request(endpoint, "ListShards", serde_json::to_vec(&body)?)
 }
 
 /// Parses a `ListShards` answer: the shards of this page and the token of the next, if any.

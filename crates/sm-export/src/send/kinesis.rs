@@ -17,6 +17,11 @@ use crate::classify::{self, Class, ExportError, Failure, RecordError};
 /// Length of a partition key: a UUID in text.
 const PARTITION_KEY_LEN: usize = 36;
 
+/// A record's size against Kinesis's limits: its data and its partition key.
+fn record_size(r: &Record) -> u64 {
+    kinesis::record_size(r.payload.len(), PARTITION_KEY_LEN)
+}
+
 /// The error code of a throttled record or call.
 const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
@@ -61,8 +66,9 @@ impl UnitDest for Kinesis {
         let limits = cx.config.kinesis_limits;
         let mut settled = Vec::new();
         let mut pending = Vec::new();
+        let mut sizes = Vec::new();
         for i in to_send {
-            let size = kinesis::record_size(records[i].payload.len(), PARTITION_KEY_LEN);
+            let size = record_size(&records[i]);
             if size > limits.max_record_bytes {
                 let e = RecordError::KinesisTooLarge {
                     size: records[i].payload.len() as u64,
@@ -72,16 +78,13 @@ impl UnitDest for Kinesis {
                 settled.push((i, RecordOutcome::Failed(f)));
             } else {
                 pending.push(i);
+                sizes.push(size);
             }
         }
         let mut units = Vec::new();
         let mut at = 0;
         while at < pending.len() {
-            let sizes: Vec<u64> = pending[at..]
-                .iter()
-                .map(|&i| kinesis::record_size(records[i].payload.len(), PARTITION_KEY_LEN))
-                .collect();
-            let n = kinesis::fit(&sizes, limits).max(1);
+            let n = kinesis::fit(&sizes[at..], limits).max(1);
             units.push(pending[at..at + n].to_vec());
             at += n;
         }
@@ -140,10 +143,7 @@ impl UnitDest for Kinesis {
     }
 
     fn pace(&mut self, cx: &mut Cx<'_>, records: &[Record], unit: &[usize]) -> Pace {
-        let sizes: Vec<u64> = unit
-            .iter()
-            .map(|&i| kinesis::record_size(records[i].payload.len(), PARTITION_KEY_LEN))
-            .collect();
+        let sizes: Vec<u64> = unit.iter().map(|&i| record_size(&records[i])).collect();
         let now = cx.now;
         match self.pacer(cx).admit(&sizes, now) {
             Admit::Go(keys) => {
