@@ -139,7 +139,6 @@ impl Engine {
             streams.insert(
                 def.id,
                 StreamInfo {
-                    name: def.definition.name.clone(),
                     definition: Arc::new(def.definition),
                     bounds,
                 },
@@ -151,8 +150,8 @@ impl Engine {
             .filter(|(n, _)| !seen.contains(n))
             .map(|(_, k)| *k)
             .collect();
-        // Removed while the streams they belong to are still known (their names go into the
-        // canceled tasks' status messages).
+        // Exports no longer wanted (an S3 task in progress is canceled, its status message
+        // naming the export's stream).
         for k in gone {
             self.remove(k);
         }
@@ -243,12 +242,11 @@ impl Engine {
         self.by_name.remove(&(e.stream, e.identifier.clone()));
         info!(stream = %e.stream_name, export = %e.identifier, "export removed");
         if let Some(mut b) = e.batch.take() {
-            let stream_name = self.stream_name(e.stream);
             let mut cx = Cx {
                 now: self.now,
                 rng: &mut self.rng,
                 config: &self.config,
-                stream: &stream_name,
+                stream: &e.stream_name,
                 stream_id: e.stream,
                 export: &e.identifier,
                 ttl_ms: None,

@@ -19,7 +19,6 @@ pub const DURABLE_EVERY_MS: i64 = 1000;
 
 /// A stream as the engine knows it.
 struct StreamInfo {
-    name: String,
     definition: Arc<MessageStreamDefinition>,
     bounds: Option<Bounds>,
 }
@@ -49,7 +48,7 @@ struct Batch {
 
 struct Export {
     stream: StreamId,
-    /// The stream's name (for log lines).
+    /// The stream's name (log lines, and the senders' status messages).
     stream_name: String,
     kind: ExportKind,
     identifier: String,
@@ -140,13 +139,6 @@ impl Engine {
         self.now = self.now.max(now);
     }
 
-    fn stream_name(&self, id: StreamId) -> String {
-        self.streams
-            .get(&id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default()
-    }
-
     /// A stream's bounds: it holds `bounds` now (it grew, or retention removed records). Call
     /// it for every stream after every event handed to the engine (it is cheap): an export
     /// with a batch interval whose batch just moved its position learns the age of its oldest
@@ -210,14 +202,15 @@ impl Engine {
         };
         if b.waiting == Some(op) {
             b.waiting = None;
-            let info = self.streams.get(&e.stream);
-            let stream_name = info.map(|s| s.name.clone()).unwrap_or_default();
-            let ttl_ms = info.and_then(|s| s.definition.time_to_live_millis);
+            let ttl_ms = self
+                .streams
+                .get(&e.stream)
+                .and_then(|s| s.definition.time_to_live_millis);
             let mut cx = Cx {
                 now: self.now,
                 rng: &mut self.rng,
                 config: &self.config,
-                stream: &stream_name,
+                stream: &e.stream_name,
                 stream_id: e.stream,
                 export: &e.identifier,
                 ttl_ms,

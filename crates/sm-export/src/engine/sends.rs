@@ -140,17 +140,12 @@ impl Engine {
             }
             e.rebuild = false;
         }
-        let stream_name = self
-            .streams
-            .get(&e.stream)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
         let ttl_ms = def.as_deref().and_then(|d| d.time_to_live_millis);
         let mut cx = Cx {
             now: self.now,
             rng: &mut self.rng,
             config: &self.config,
-            stream: &stream_name,
+            stream: &e.stream_name,
             stream_id: e.stream,
             export: &e.identifier,
             ttl_ms,
@@ -176,11 +171,6 @@ impl Engine {
             let Some(mut b) = e.batch.take() else {
                 return;
             };
-            let stream_name = self
-                .streams
-                .get(&e.stream)
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
             let ttl_ms = self
                 .streams
                 .get(&e.stream)
@@ -190,7 +180,7 @@ impl Engine {
                 now: self.now,
                 rng: &mut self.rng,
                 config: &self.config,
-                stream: &stream_name,
+                stream: &e.stream_name,
                 stream_id: stream,
                 export: &e.identifier,
                 ttl_ms,
