@@ -171,16 +171,14 @@ pub fn collect(
             fsyncs: o.fsyncs,
         });
         for (status, e) in o.info.export_statuses.iter().zip(&o.exports) {
-            let at = |seq| stream.ingest_time_at(seq);
-            let (kind, range) = (e.kind.wire_key(), (oldest, newest));
             exports.push(ExportMetrics::of(
                 stream.name(),
-                kind,
+                e.kind.wire_key(),
                 e.disabled,
                 status,
                 &e.progress,
-                range,
-                at,
+                (oldest, newest),
+                |seq| stream.ingest_time_at(seq),
             ));
         }
     }
