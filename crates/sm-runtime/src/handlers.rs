@@ -1,5 +1,6 @@
 //! Serves one decoded request: validation, the store operation, the response frame.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -26,7 +27,12 @@ pub struct Limits {
 }
 
 /// Serves `req` and returns the encoded response frame.
-pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Request) -> BytesMut {
+pub async fn handle(
+    store: &Store,
+    telemetry: &Arc<Counters>,
+    limits: Limits,
+    req: Request,
+) -> BytesMut {
     let op = req.op();
     let id = req.request_id().map(str::to_owned);
     let mut out = BytesMut::new();
@@ -48,7 +54,7 @@ pub async fn handle(store: &Store, telemetry: &Counters, limits: Limits, req: Re
                 };
                 Ok(Some(encode_frame(op.response(), &resp, &mut out)))
             }
-            Request::AppendMessage(r) => return append_batch(store, telemetry, vec![r]).await,
+            Request::AppendMessage(r) => return append_one(store, telemetry, r).await,
             Request::ReadMessages(r) => read(store, limits, r, id.clone(), &mut out).await,
         },
     };
@@ -155,19 +161,31 @@ fn describe(
     )))
 }
 
+/// Where the answers of appends that waited for an fsync on the store's sync thread go
+/// (called there, once per group of appends to one stream).
+pub type Deferred = Arc<dyn Fn(BytesMut) + Send + Sync>;
+
 /// Serves appends received together on one connection (consecutive requests of one read):
 /// each is validated, consecutive valid ones to the same stream are written with one
-/// [`crate::store::Stream::write_batch`], and every response goes into one buffer (the
-/// responses' order does not matter: each carries its `requestId`). Completes without waiting
-/// unless a stream flushes on write.
-pub async fn append_batch(
+/// [`crate::store::Stream::write_batch`]. The answers of those that need no fsync, or whose
+/// fsync ran here ([`crate::store::Stream::settle_or_defer`]; `quiet`: this thread has
+/// nothing else to serve), are returned in one buffer; the others go to `deferred` when their
+/// fsync is done. Their order does not matter: each carries its `requestId`. Never blocks
+/// the thread beyond a lone appender's own fsync on a quiet thread.
+pub fn append_batch(
     store: &Store,
-    telemetry: &Counters,
+    telemetry: &Arc<Counters>,
     reqs: Vec<AppendMessageRequest>,
+    quiet: bool,
+    deferred: &Deferred,
 ) -> BytesMut {
     let mut out = BytesMut::new();
     let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
     let mut group_name = String::new();
+    let settle = |name: &str, group: &mut Vec<_>, out: &mut BytesMut| {
+        let group = std::mem::take(group);
+        append_group(store, telemetry, name, group, quiet, deferred, out);
+    };
     for r in reqs {
         let valid = || -> Result<(), StoreError> {
             validate::request_id(r.request_id.as_deref())?;
@@ -180,7 +198,7 @@ pub async fn append_batch(
             Ok(()) => {
                 let name = r.name.unwrap_or_default();
                 if name != group_name && !group.is_empty() {
-                    append_group(store, telemetry, &group_name, &mut group, &mut out).await;
+                    settle(&group_name, &mut group, &mut out);
                 }
                 group_name = name;
                 group.push((r.request_id, r.payload.unwrap_or_default()));
@@ -188,38 +206,76 @@ pub async fn append_batch(
         }
     }
     if !group.is_empty() {
-        append_group(store, telemetry, &group_name, &mut group, &mut out).await;
+        settle(&group_name, &mut group, &mut out);
     }
     out
 }
 
-/// Writes and answers (then empties) `group`, validated appends to stream `name`.
-async fn append_group(
+/// What answering a group of appends needs once their results are known.
+struct Answer {
+    telemetry: Arc<Counters>,
+    /// Each append's `requestId` and payload length.
+    ids: Vec<(Option<String>, usize)>,
+}
+
+impl Answer {
+    fn encode(self, results: Vec<Result<i64, StoreError>>, out: &mut BytesMut) {
+        for ((id, len), result) in self.ids.into_iter().zip(results) {
+            match &result {
+                Ok(_) => self.telemetry.appended(len as u64),
+                // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
+                Err(e) if e.is_io() => self.telemetry.append_io_error(),
+                Err(_) => {}
+            }
+            answer_append(id.as_deref(), result, out);
+        }
+    }
+}
+
+/// Writes and answers `group`, validated appends to stream `name`: into `out` when they are
+/// settled here, else to `deferred` from the store's sync thread.
+fn append_group(
     store: &Store,
-    telemetry: &Counters,
+    telemetry: &Arc<Counters>,
     name: &str,
-    group: &mut Vec<(Option<String>, Bytes)>,
+    group: Vec<(Option<String>, Bytes)>,
+    quiet: bool,
+    deferred: &Deferred,
     out: &mut BytesMut,
 ) {
-    let results = match store.get(name) {
-        Ok(s) => {
-            let payloads: Vec<&[u8]> = group.iter().map(|(_, p)| &p[..]).collect();
-            let written = s.write_batch(&payloads);
-            s.settle_async(written).await
-        }
-        Err(e) => vec![Err(e); group.len()],
+    let payloads: Vec<&[u8]> = group.iter().map(|(_, p)| &p[..]).collect();
+    let answer = Answer {
+        telemetry: telemetry.clone(),
+        ids: group.iter().map(|(id, p)| (id.clone(), p.len())).collect(),
     };
-    for ((id, payload), result) in group.drain(..).zip(results) {
-        match &result {
-            Ok(_) => telemetry.appended(payload.len() as u64),
-            // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
-            Err(e) if e.is_io() => {
-                telemetry.append_io_error();
-            }
-            Err(_) => {}
-        }
-        answer_append(id.as_deref(), result, out);
+    let s = match store.get(name) {
+        Ok(s) => s,
+        Err(e) => return answer.encode(vec![Err(e); group.len()], out),
+    };
+    let written = s.write_batch(&payloads);
+    let deferred = deferred.clone();
+    let later = move |answer: Answer, results| {
+        let mut own = BytesMut::new();
+        answer.encode(results, &mut own);
+        deferred(own);
+    };
+    if let Some((results, answer)) = s.settle_or_defer(written, quiet, answer, later) {
+        answer.encode(results, out);
     }
+}
+
+/// A single append (outside a connection's batch): waits for its answer.
+async fn append_one(store: &Store, telemetry: &Arc<Counters>, r: AppendMessageRequest) -> BytesMut {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let deferred: Deferred = Arc::new(move |b| {
+        let _ = tx.send(b);
+    });
+    let mut out = append_batch(store, telemetry, vec![r], false, &deferred);
+    drop(deferred);
+    while let Some(more) = rx.recv().await {
+        out.extend_from_slice(&more);
+    }
+    out
 }
 
 fn answer_append(id: Option<&str>, result: Result<i64, StoreError>, out: &mut BytesMut) {

@@ -1,49 +1,34 @@
 //! The store as the daemon drives it: `sm-store` (re-exported here whole) opened with the
-//! daemon's clock and the [`Tokio`] host, so that async appends wait for group commit without
-//! blocking a worker.
+//! daemon's clock, and [`append`] for async code that appends one message.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use sm_store::*;
 
 use sm_store::faults::Faults;
-use sm_store::host::{BlockingWork, BoxFuture};
+use tokio::sync::oneshot::Sender;
 
-/// Where a group commit leader's `fdatasync` runs on tokio, and its timer.
-///
-/// A lone leader ([`SyncOn::OnWorker`], [`SyncOn::InPlace`]) syncs on the calling thread and
-/// continues the moment the call returns, with no hand-off to the blocking pool and back;
-/// `InPlace` first hands the worker's other tasks to another thread (`block_in_place`), so a
-/// slow disk never stalls them. A leader with company ([`SyncOn::Pool`]) uses the blocking
-/// pool, and so does every leader on a current-thread runtime (tests, tools).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Tokio;
-
-impl AsyncHost for Tokio {
-    fn run_blocking(&self, work: BlockingWork, on: SyncOn) -> BoxFuture<io::Result<()>> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let multi =
-            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        match on {
-            SyncOn::OnWorker if multi => Box::pin(std::future::ready(work())),
-            SyncOn::InPlace if multi => {
-                Box::pin(std::future::ready(tokio::task::block_in_place(work)))
-            }
-            _ => Box::pin(async move {
-                tokio::task::spawn_blocking(work)
-                    .await
-                    .map_err(|e| io::Error::other(e.to_string()))
-                    .and_then(|r| r)
-            }),
-        }
+/// Appends one validated payload from async code: its sequence number once it is stored, and
+/// durable with flushOnWrite, without blocking the calling worker (the group commit runs on
+/// the store's sync thread, [`Stream::settle_or_defer`]).
+pub async fn append(stream: &Arc<Stream>, payload: &[u8]) -> Result<i64, StoreError> {
+    let written = stream.write_batch(&[payload]);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done = |tx: Sender<_>, mut results: Vec<_>| {
+        let _ = tx.send(results.pop().expect("one result per payload"));
+    };
+    if let Some((mut results, _)) = stream.settle_or_defer(written, false, tx, done) {
+        return results.pop().expect("one result per payload");
     }
-
-    fn sleep(&self, d: Duration) -> BoxFuture<()> {
-        Box::pin(tokio::time::sleep(d))
-    }
+    rx.await.unwrap_or_else(|_| {
+        Err(StoreError::io(
+            "append",
+            stream.name(),
+            io::Error::other("the store's sync thread dropped the acknowledgement"),
+        ))
+    })
 }
 
 /// The daemon's clock ([`crate::clock`]) as the store reads it.
@@ -64,7 +49,6 @@ impl Clock for DaemonClock {
 pub fn options(faults: Arc<Faults>) -> Options {
     Options {
         clock: Arc::new(DaemonClock),
-        host: Arc::new(Tokio),
         faults,
     }
 }
@@ -102,7 +86,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut seqs = Vec::new();
                     for i in 0..25 {
-                        seqs.push(s.append_async(format!("{t}-{i}").as_bytes()).await.unwrap());
+                        seqs.push(append(&s, format!("{t}-{i}").as_bytes()).await.unwrap());
                     }
                     seqs
                 })
@@ -123,29 +107,14 @@ mod tests {
         );
     }
 
-    /// Leaders sync on their own thread (on the worker or after `block_in_place`) or on the
-    /// blocking pool.
+    /// The appends are handed to the store's sync thread (never quiet).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_appends_share_fsyncs_multi_thread() {
         concurrent_appends_share_fsyncs().await;
     }
 
-    /// Every leader syncs on the blocking pool.
     #[tokio::test]
     async fn concurrent_appends_share_fsyncs_current_thread() {
         concurrent_appends_share_fsyncs().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_host_runs_work_where_asked_and_sleeps() {
-        for on in [SyncOn::OnWorker, SyncOn::InPlace, SyncOn::Pool] {
-            let r = Tokio
-                .run_blocking(Box::new(|| Err(io::Error::other("x"))), on)
-                .await;
-            assert_eq!(r.unwrap_err().to_string(), "x", "{on:?}");
-        }
-        let before = crate::clock::instant();
-        Tokio.sleep(Duration::from_millis(5)).await;
-        assert!(crate::clock::instant() - before >= Duration::from_millis(5));
     }
 }

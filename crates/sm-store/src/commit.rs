@@ -9,9 +9,10 @@
 //! need about one fsync per *batch*, not one each, and every acknowledgement still follows
 //! the fsync that covered its own record.
 //!
-//! Batches are made as large as the concurrency allows: when the last fsync ended with
-//! several records waiting (its batch plus those written while it ran), the next leader
-//! waits (at most about a millisecond, a timer tick) until as many records have arrived since
+//! Appenders blocked on their own threads make batches as large as the concurrency allows
+//! ([`Gather::ForCompany`]; the store's sync thread does not wait, [`Gather::Never`]): when
+//! the last fsync ended with several records waiting (its batch plus those written while it
+//! ran), the next leader waits (at most about a millisecond, a timer tick) until as many records have arrived since
 //! the last snapshot, so the appenders just acknowledged can send their next record and join.
 //! Without this, N appenders split into two alternating halves, each fsync covering N/2
 //! (measured with 32 appenders: 12–16 appends per fsync, 32 with the wait, and less CPU
@@ -29,11 +30,12 @@
 //! a later fsync succeeds (Linux reports a writeback error once, so a later success proves
 //! nothing about earlier pages).
 //!
-//! One state, two drivers: [`GroupCommit::wait_durable`] blocks the calling thread (the leader
-//! fsyncs on it, and waits for company with a timed wait), and
-//! [`GroupCommit::wait_durable_async`] is a future for any executor: it waits on
-//! [`Signal`]s, and asks the executor's [`AsyncHost`] for the company timer and to run the
-//! `fdatasync` where [`SyncOn::choose`] says.
+//! Who waits: [`GroupCommit::wait_durable`] blocks the calling thread (the leader fsyncs on
+//! it, and waits for company with a timed wait); a program's own threads call it through
+//! `Stream::settle`, and so does the store's sync thread (`crate::syncer`) for the appends
+//! handed to it by `Stream::settle_or_defer`, which counts them in when they are queued
+//! ([`GroupCommit::count_in`]). A lone appender on a thread with nothing else to do syncs
+//! there and then ([`GroupCommit::try_alone`]): no hand-off at all.
 
 use std::fs::File;
 use std::io;
@@ -43,7 +45,6 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::fsutil::fdatasync;
-use crate::host::{first, AsyncHost, SyncOn};
 use crate::signal::Signal;
 
 /// The durability state of one stream.
@@ -83,13 +84,28 @@ pub struct GroupCommit {
     last_sync_ns: AtomicU64,
 }
 
-/// The longest fsync a lone leader may run on its executor's worker without handing the
-/// worker's other tasks to another thread first: tokio's rule of thumb for the time between
-/// two awaits. Slower disks (an SD card takes milliseconds) get [`SyncOn::InPlace`].
+/// The longest fsync a lone appender runs on its own thread even when that thread has other
+/// work waiting ([`GroupCommit::try_alone`]): an async executor's rule of thumb for the time
+/// between two awaits. Slower disks (an SD card takes milliseconds) hand such appends to the
+/// sync thread.
 pub const INLINE_SYNC: Duration = Duration::from_micros(100);
 
 /// The longest a leader waits for company: about a timer tick.
 pub const GATHER_AT_MOST: Duration = Duration::from_millis(1);
+
+/// Whether a leader waits for company before its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gather {
+    /// Appenders blocked on their own threads: without the wait they split into two halves
+    /// that alternate, each fsync covering half of them (measured with 32 threads: 12–16
+    /// appends per fsync, 32 with the wait, and less CPU per append).
+    ForCompany,
+    /// The store's sync thread: the appenders' threads write the next records while it
+    /// fsyncs, and waiting would only idle both. Measured with 32 daemon connections on 2
+    /// vCPUs, in alternating rounds: 41–52k appends/s at about 14 per fsync without the
+    /// wait, 38–42k at 32 per fsync with it.
+    Never,
+}
 
 /// What a leader syncs: the active segment's file and the next sequence number (everything
 /// written so far), taken under the stream's lock; `None` when there is nothing left to sync
@@ -100,7 +116,6 @@ pub type SyncSnapshot = Option<(Arc<File>, u64)>;
 struct Turn {
     file: Arc<File>,
     upto: u64,
-    on: SyncOn,
 }
 
 impl GroupCommit {
@@ -135,8 +150,35 @@ impl GroupCommit {
     where
         F: Fn() -> SyncSnapshot,
     {
-        let target = seq + 1;
         let _waiting = self.arrive(records);
+        self.wait_arrived(seq + 1, snapshot, clock, Gather::ForCompany)
+    }
+
+    /// Counts in `records` records handed to another thread, which waits for them with
+    /// [`Self::wait_arrived`] and counts them out with [`Self::count_out`]: a leader gathering
+    /// company sees them arrive when they are queued, not when the thread gets to them.
+    pub(crate) fn count_in(&self, records: u64) {
+        std::mem::forget(self.arrive(records));
+    }
+
+    /// Ends [`Self::count_in`].
+    pub(crate) fn count_out(&self, records: u64) {
+        drop(Waiting(self, records));
+    }
+
+    /// The waiting side of [`Self::wait_durable`], for records already counted in: blocks
+    /// until every sequence number below `target` is durable, leading an fsync when no one
+    /// else does (after waiting for company if `gather` says so).
+    pub(crate) fn wait_arrived<F>(
+        &self,
+        target: u64,
+        snapshot: F,
+        clock: &dyn Clock,
+        gather: Gather,
+    ) -> io::Result<()>
+    where
+        F: Fn() -> SyncSnapshot,
+    {
         loop {
             // Read before the checks, so a leader that stops after them is noticed.
             let seen = self.progress.version();
@@ -150,57 +192,55 @@ impl GroupCommit {
             if let Some(r) = self.covered(target) {
                 return r;
             }
-            if let Some(company) = self.company_wanted() {
+            if let (Gather::ForCompany, Some(company)) = (gather, self.company_wanted()) {
                 self.gather(company, clock);
             }
             let Some(turn) = self.turn(&snapshot) else {
                 return Ok(());
             };
-            let started = clock.instant();
-            let synced = fdatasync(&turn.file);
-            self.finish(turn.upto, synced, clock.instant() - started)?;
+            self.sync(turn, clock)?;
         }
     }
 
-    /// [`Self::wait_durable`] for async code: waits without blocking the executor's thread,
-    /// and runs the leader's `fdatasync` where [`SyncOn::choose`] decides, through `host`.
-    pub async fn wait_durable_async<F>(
+    /// Syncs on the calling thread at once when the appender is alone: the last fsync covered
+    /// one record, no one else waits or leads, and either the thread has nothing else to
+    /// serve (`quiet`, as the caller knows) or the last fsync took at most [`INLINE_SYNC`].
+    /// `None` when it is not alone (nothing was done: wait some other way).
+    pub(crate) fn try_alone<F>(
         &self,
-        seq: u64,
+        target: u64,
         records: u64,
         snapshot: F,
         clock: &dyn Clock,
-        host: &dyn AsyncHost,
-    ) -> io::Result<()>
+        quiet: bool,
+    ) -> Option<io::Result<()>>
     where
         F: Fn() -> SyncSnapshot,
     {
-        let target = seq + 1;
-        let _waiting = self.arrive(records);
-        loop {
-            let seen = self.progress.version();
-            if let Some(r) = self.covered(target) {
-                return r;
-            }
-            let Some(_lead) = self.lead() else {
-                self.progress.changed(seen).await;
-                continue;
-            };
-            if let Some(r) = self.covered(target) {
-                return r;
-            }
-            if let Some(company) = self.company_wanted() {
-                self.gather_async(company, host).await;
-            }
-            let Some(Turn { file, upto, on }) = self.turn(&snapshot) else {
-                return Ok(());
-            };
-            let started = clock.instant();
-            let synced = host
-                .run_blocking(Box::new(move || fdatasync(&file)), on)
-                .await;
-            self.finish(upto, synced, clock.instant() - started)?;
+        let last_ns = self.last_sync_ns.load(Ordering::Relaxed);
+        let fast = last_ns > 0 && u128::from(last_ns) <= INLINE_SYNC.as_nanos();
+        let alone = self.last_batch.load(Ordering::Relaxed) <= 1
+            && self.company.load(Ordering::Relaxed) <= 1
+            && self.waiting.load(Ordering::Relaxed) == 0;
+        if !alone || !(quiet || fast) {
+            return None;
         }
+        let _lead = self.lead()?;
+        let _waiting = self.arrive(records);
+        if let Some(r) = self.covered(target) {
+            return Some(r);
+        }
+        Some(match self.turn(&snapshot) {
+            Some(turn) => self.sync(turn, clock),
+            None => Ok(()),
+        })
+    }
+
+    /// The leader's fsync.
+    fn sync(&self, turn: Turn, clock: &dyn Clock) -> io::Result<()> {
+        let started = clock.instant();
+        let synced = fdatasync(&turn.file);
+        self.finish(turn.upto, synced, clock.instant() - started)
     }
 
     /// Counts a caller in (and wakes a leader gathering company).
@@ -256,37 +296,13 @@ impl GroupCommit {
         }
     }
 
-    /// The async leader's wait for company.
-    async fn gather_async(&self, company: u64, host: &dyn AsyncHost) {
-        self.gathering.store(true, Ordering::SeqCst);
-        let _gathering = Gathering(self);
-        let mut timer = host.sleep(GATHER_AT_MOST);
-        loop {
-            let seen = self.arrival.version();
-            if self.arrived_since_snapshot() >= company {
-                return;
-            }
-            let mut arrival = self.arrival.changed(seen);
-            if !first(&mut arrival, &mut timer).await {
-                return;
-            }
-        }
-    }
-
-    /// The leader's snapshot, and where its fsync runs.
+    /// The leader's snapshot.
     fn turn(&self, snapshot: &dyn Fn() -> SyncSnapshot) -> Option<Turn> {
         self.arrived_at_snapshot
             .store(self.arrived.load(Ordering::SeqCst), Ordering::Relaxed);
         let (file, upto) = snapshot()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        // A leader alone (the last fsync covered just its own record, nobody else waits)
-        // syncs on its own thread; with company it leaves the thread to the others (the
-        // waiters it wakes then run where they are; with 32 appenders the two measured alike
-        // within this VM's noise).
-        let alone = self.last_batch.load(Ordering::Relaxed) <= 1
-            && self.waiting.load(Ordering::Relaxed) == 1;
-        let on = SyncOn::choose(alone, self.last_sync_ns.load(Ordering::Relaxed));
-        Some(Turn { file, upto, on })
+        Some(Turn { file, upto })
     }
 
     /// Records a leader's fsync of everything below `upto`, which took `took`.
@@ -331,24 +347,6 @@ impl GroupCommit {
             }
         }
         (target <= durable).then_some(Ok(()))
-    }
-}
-
-impl SyncOn {
-    /// Where the leader syncs: alone or not, and how long the last fsync took (0: unknown).
-    /// A lone leader syncs on its own thread and continues the moment the call returns, with
-    /// no hand-off to a pool and back (two thread wake-ups on its path; measured: one
-    /// appender 4,700 → 6,000 appends/s, daemon CPU per append 110 → 65 µs). [`Self::OnWorker`]
-    /// also skips the hand-over of the worker's other tasks (measured: one appender +6–10%,
-    /// ~16 CPU-µs less per append); it is chosen only while fsyncs are as short as the time
-    /// an executor expects between two awaits, so that a slow disk never stalls the worker's
-    /// other tasks for a whole fsync.
-    pub fn choose(alone: bool, last_sync_ns: u64) -> Self {
-        match last_sync_ns {
-            _ if !alone => Self::Pool,
-            ns if ns > 0 && u128::from(ns) <= INLINE_SYNC.as_nanos() => Self::OnWorker,
-            _ => Self::InPlace,
-        }
     }
 }
 
@@ -432,7 +430,16 @@ mod tests {
             l.0 += 1;
             (l.0 - 1, l.1.len())
         };
-        let snapshot = move || {
+        (seq, before, snapshot_of(log, files, bad))
+    }
+
+    /// The snapshot function a leader calls (`bad` snapshots, by index, sync the broken file).
+    pub(crate) fn snapshot_of<'a>(
+        log: &'a Log,
+        files: &'a Files,
+        bad: &'static [usize],
+    ) -> impl Fn() -> SyncSnapshot + 'a {
+        move || {
             let mut l = log.inner.lock().unwrap();
             let upto = l.0;
             l.1.push(upto);
@@ -442,8 +449,7 @@ mod tests {
                 files.good.clone()
             };
             Some((file, upto))
-        };
-        (seq, before, snapshot)
+        }
     }
 
     /// Checks an acknowledgement: a snapshot taken *after* the record was written (so its
@@ -487,53 +493,9 @@ mod tests {
         (log, all)
     }
 
-    /// A minimal executor for the async path without an async runtime: polls on the
-    /// calling thread, parking it until a waker unparks it.
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        use std::task::{Context, Poll, Wake, Waker};
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park();
-        }
-    }
-
-    /// An [`AsyncHost`] for [`block_on`]: blocking work inline, sleeps on a timer thread.
-    struct ThreadHost;
-
-    impl AsyncHost for ThreadHost {
-        fn run_blocking(
-            &self,
-            work: crate::host::BlockingWork,
-            _on: SyncOn,
-        ) -> crate::host::BoxFuture<io::Result<()>> {
-            Box::pin(std::future::ready(work()))
-        }
-
-        fn sleep(&self, d: Duration) -> crate::host::BoxFuture<()> {
-            let signal = Arc::new(Signal::new());
-            let seen = signal.version();
-            let timer = signal.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(d);
-                timer.notify();
-            });
-            Box::pin(async move { signal.changed(seen).await })
-        }
-    }
-
-    /// [`hammer`] on the async path: each appender is a future driven by [`block_on`].
-    fn hammer_async(
+    /// [`hammer`] the daemon's way: each appender counts its record in and hands the wait
+    /// to the store's sync thread (`Syncer`), then waits for the acknowledgement it sends.
+    fn hammer_queued(
         gc: &Arc<GroupCommit>,
         appenders: usize,
         per: usize,
@@ -541,24 +503,31 @@ mod tests {
     ) -> (Arc<Log>, Results) {
         let files = Arc::new(Files::new());
         let log = Arc::new(Log::default());
+        let syncer = Arc::new(crate::syncer::Syncer::default());
         let threads: Vec<_> = (0..appenders)
             .map(|_| {
-                let (gc, log, files) = (gc.clone(), log.clone(), files.clone());
+                let (gc, log, files, syncer) =
+                    (gc.clone(), log.clone(), files.clone(), syncer.clone());
                 std::thread::spawn(move || {
-                    block_on(async {
-                        let mut results = Vec::new();
-                        for _ in 0..per {
-                            let (seq, before, snapshot) = write(&log, &files, bad);
-                            let r = gc
-                                .wait_durable_async(seq, 1, snapshot, &SystemClock, &ThreadHost)
-                                .await;
-                            if r.is_ok() {
-                                check_ack(&gc, &log, seq, before);
-                            }
-                            results.push((seq, r));
+                    let mut results = Vec::new();
+                    for _ in 0..per {
+                        let (seq, before, _) = write(&log, &files, bad);
+                        gc.count_in(1);
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        let (g, l, f) = (gc.clone(), log.clone(), files.clone());
+                        syncer.submit(Box::new(move || {
+                            let snapshot = snapshot_of(&l, &f, bad);
+                            let r = g.wait_arrived(seq + 1, snapshot, &SystemClock, Gather::Never);
+                            g.count_out(1);
+                            tx.send(r).unwrap();
+                        }));
+                        let r = rx.recv().unwrap();
+                        if r.is_ok() {
+                            check_ack(&gc, &log, seq, before);
                         }
-                        results
-                    })
+                        results.push((seq, r));
+                    }
+                    results
                 })
             })
             .collect();
@@ -567,9 +536,9 @@ mod tests {
     }
 
     #[test]
-    fn async_waiters_share_fsyncs_and_each_ack_follows_its_own() {
+    fn queued_waiters_share_fsyncs_and_each_ack_follows_its_own() {
         let gc = Arc::new(GroupCommit::new(0));
-        let (log, results) = hammer_async(&gc, 32, 20, &[]);
+        let (log, results) = hammer_queued(&gc, 32, 20, &[]);
         assert!(results.iter().flatten().all(|(_, r)| r.is_ok()));
         let l = log.inner.lock().unwrap();
         assert_eq!(gc.fsyncs(), l.1.len() as u64, "one fsync per snapshot");
@@ -578,24 +547,15 @@ mod tests {
             "{} fsyncs: none were shared",
             gc.fsyncs()
         );
+        assert_eq!(gc.waiting.load(Ordering::Relaxed), 0, "all counted out");
+        assert_eq!(gc.waiting_records.load(Ordering::Relaxed), 0);
     }
 
     #[test]
-    fn async_a_failed_fsync_fails_exactly_what_it_covered_under_load() {
+    fn queued_a_failed_fsync_fails_exactly_what_it_covered_under_load() {
         let gc = Arc::new(GroupCommit::new(0));
-        let (log, results) = hammer_async(&gc, 8, 30, &[2]);
+        let (log, results) = hammer_queued(&gc, 8, 30, &[2]);
         check_failed_third(&gc, &log, &results);
-    }
-
-    /// The async leader's wait for company ends with the host's timer.
-    #[test]
-    fn async_a_leader_waiting_for_company_that_left_still_syncs() {
-        let gc = Arc::new(GroupCommit::new(0));
-        gc.company.store(32, Ordering::Relaxed);
-        let (log, results) = hammer_async(&gc, 1, 3, &[]);
-        assert!(results.iter().flatten().all(|(_, r)| r.is_ok()));
-        assert_eq!(log.inner.lock().unwrap().1, vec![1, 2, 3]);
-        assert!(!gc.gathering.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -669,18 +629,60 @@ mod tests {
         assert_eq!(gc.arrived.load(Ordering::Relaxed), 5);
     }
 
+    /// A lone appender syncs on its own thread when that thread is quiet, or, busy, after a
+    /// short fsync; with company (or a slow disk and a busy thread) it does nothing.
     #[test]
-    fn only_a_lone_leader_after_a_short_fsync_syncs_on_its_worker() {
-        assert_eq!(SyncOn::choose(false, 50_000), SyncOn::Pool);
-        assert_eq!(SyncOn::choose(true, 0), SyncOn::InPlace, "first fsync");
-        assert_eq!(SyncOn::choose(true, 60_000), SyncOn::OnWorker);
-        assert_eq!(SyncOn::choose(true, 100_000), SyncOn::OnWorker);
-        assert_eq!(
-            SyncOn::choose(true, 100_001),
-            SyncOn::InPlace,
-            "a slow disk"
+    fn only_a_lone_appender_syncs_on_its_own_thread() {
+        let files = Files::new();
+        let log = Log::default();
+        let gc = GroupCommit::new(0);
+        let (seq, before, snap) = write(&log, &files, &[]);
+        assert!(
+            gc.try_alone(seq + 1, 1, &snap, &SystemClock, false)
+                .is_none(),
+            "first fsync (time unknown), busy thread"
         );
-        assert_eq!(SyncOn::choose(true, 20_000_000), SyncOn::InPlace);
+        let r = gc.try_alone(seq + 1, 1, &snap, &SystemClock, true);
+        assert!(r.unwrap().is_ok(), "quiet thread");
+        check_ack(&gc, &log, seq, before);
+        assert_eq!(gc.waiting.load(Ordering::Relaxed), 0);
+
+        let (seq, _, snap) = write(&log, &files, &[]);
+        gc.last_sync_ns.store(100_000, Ordering::Relaxed);
+        assert!(
+            gc.try_alone(seq + 1, 1, &snap, &SystemClock, false)
+                .is_some(),
+            "short fsync"
+        );
+        let (seq, _, snap) = write(&log, &files, &[]);
+        gc.last_sync_ns.store(100_001, Ordering::Relaxed);
+        assert!(
+            gc.try_alone(seq + 1, 1, &snap, &SystemClock, false)
+                .is_none(),
+            "slow disk"
+        );
+
+        // Company: another waiter, a batch, or a leader already at work.
+        gc.count_in(1);
+        assert!(gc
+            .try_alone(seq + 1, 1, &snap, &SystemClock, true)
+            .is_none());
+        gc.count_out(1);
+        gc.company.store(2, Ordering::Relaxed);
+        assert!(gc
+            .try_alone(seq + 1, 1, &snap, &SystemClock, true)
+            .is_none());
+        gc.company.store(1, Ordering::Relaxed);
+        let lead = gc.lead().unwrap();
+        assert!(gc
+            .try_alone(seq + 1, 1, &snap, &SystemClock, true)
+            .is_none());
+        drop(lead);
+        assert!(gc
+            .try_alone(seq + 1, 1, &snap, &SystemClock, true)
+            .unwrap()
+            .is_ok());
+        assert_eq!(gc.durable(), seq + 1);
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl StoreError {
     }
 
     /// A failed file operation `op` on stream `stream`.
-    pub(crate) fn io(op: &'static str, stream: &str, source: io::Error) -> Self {
+    pub fn io(op: &'static str, stream: &str, source: io::Error) -> Self {
         Self::Io {
             op,
             stream: stream.to_owned(),

@@ -20,10 +20,12 @@
 //! clean shutdown. Time comes from the [`Clock`] in [`Options`] (the system clock by default).
 //!
 //! Async code (the daemon) uses the same store without blocking its threads:
-//! [`Stream::settle_async`] / [`Stream::append_async`] wait on [`Signal`]s, which wake any
-//! executor's tasks, and ask the [`AsyncHost`] in [`Options`] where to run a group commit's
-//! `fdatasync` and for its timer. [`Store::activity`] and [`Stream::changes`] are the
-//! [`Signal`]s an export manager and long-poll readers wait on.
+//! [`Stream::settle_or_defer`] acknowledges at once what needs no fsync, syncs a lone
+//! appender on the calling thread when the caller says that thread has nothing else to do,
+//! and otherwise hands the group commit to the store's sync thread, which calls back with the
+//! acknowledgements (one thread hop, none back). [`Store::activity`] and [`Stream::changes`]
+//! are the [`Signal`]s an export manager and long-poll readers wait on (from threads or any
+//! executor's tasks).
 //!
 //! # Example: a plain program that appends, reads, and recovers
 //!
@@ -83,18 +85,17 @@ mod durability;
 mod error;
 pub mod faults;
 pub mod fsutil;
-pub mod host;
 mod observe;
 mod recovery;
 mod segments;
 pub mod signal;
 mod store;
 mod stream;
+mod syncer;
 
 pub use checkpoints::ExportProgress;
 pub use clock::{Clock, SystemClock};
 pub use error::StoreError;
-pub use host::{AsyncHost, InlineHost, SyncOn};
 pub use observe::{Observed, ObservedExport, Persist};
 pub use segments::{CHECKPOINT_FILE, INDEXED_SEALED};
 pub use signal::Signal;

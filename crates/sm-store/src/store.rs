@@ -16,20 +16,18 @@ use crate::clock::{Clock, SystemClock};
 use crate::definition;
 use crate::faults::Faults;
 use crate::fsutil::{self, folder_for, DEFINITION_FILE, TRASH_PREFIX};
-use crate::host::{AsyncHost, InlineHost};
 use crate::recovery;
 use crate::segments::{FileSegments, Segments};
 use crate::signal::Signal;
 use crate::stream::{State, Stream};
+use crate::syncer::Syncer;
 use crate::StoreError;
 
-/// How a store is driven: its clock, how async waits run, and the storage seam.
+/// How a store is driven: its clock and the storage seam.
 #[derive(Clone)]
 pub struct Options {
     /// Where time comes from.
     pub clock: Arc<dyn Clock>,
-    /// How async waits run ([`Stream::settle_async`]); blocking calls do not use it.
-    pub host: Arc<dyn AsyncHost>,
     /// Injected failures (tests); [`Faults::none`] otherwise.
     pub faults: Arc<Faults>,
 }
@@ -38,7 +36,6 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
-            host: Arc::new(InlineHost),
             faults: Faults::none(),
         }
     }
@@ -47,7 +44,8 @@ impl Default for Options {
 /// What every stream of a store shares.
 pub(crate) struct Context {
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) host: Arc<dyn AsyncHost>,
+    /// The sync thread of appends that cannot sync where they were written.
+    pub(crate) syncer: Syncer,
     pub(crate) faults: Arc<Faults>,
     /// Notified on appends and definition changes.
     pub(crate) activity: Signal,
@@ -74,7 +72,7 @@ impl Store {
         Self::open_with(root, Options::default())
     }
 
-    /// [`Self::open`] with a clock, an async host and a storage seam.
+    /// [`Self::open`] with a clock and a storage seam.
     pub fn open_with(root: &Path, options: Options) -> io::Result<Self> {
         fs::create_dir_all(root).map_err(|e| {
             io::Error::new(
@@ -84,7 +82,7 @@ impl Store {
         })?;
         let ctx = Arc::new(Context {
             clock: options.clock,
-            host: options.host,
+            syncer: Syncer::default(),
             faults: options.faults,
             activity: Signal::new(),
         });

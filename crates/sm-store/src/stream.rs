@@ -17,7 +17,7 @@ use sm_model::MessageStreamDefinition;
 use tracing::{info, warn};
 
 use crate::checkpoints::ExportProgress;
-use crate::commit::GroupCommit;
+use crate::commit::{Gather, GroupCommit};
 use crate::definition;
 use crate::segments::Segments;
 use crate::signal::Signal;
@@ -44,7 +44,7 @@ pub struct Stream {
     pub(crate) changes: Signal,
     /// Progress of each export, by identifier (kept by the export manager).
     pub(crate) exports: Mutex<BTreeMap<String, ExportProgress>>,
-    /// The store's clock, async host, fault seam and activity signal.
+    /// The store's clock, sync thread, fault seam and activity signal.
     pub(crate) ctx: Arc<Context>,
     /// Group commit of flushOnWrite appends.
     pub(crate) commit: GroupCommit,
@@ -133,19 +133,10 @@ impl Stream {
         self.settle(written).pop().expect("one result per payload")
     }
 
-    /// [`Self::append`] for async code: waits for durability without blocking the thread.
-    pub async fn append_async(&self, payload: &[u8]) -> Result<i64, StoreError> {
-        let written = self.write_batch(&[payload]);
-        self.settle_async(written)
-            .await
-            .pop()
-            .expect("one result per payload")
-    }
-
     /// Writes validated payloads in order, each run of records that fits the active segment
     /// with one vectored write (the others one by one, with their segment roll or eviction),
     /// under one hold of the stream's lock. Nothing is acknowledged yet: pass the result to
-    /// [`Self::settle`] or [`Self::settle_async`].
+    /// [`Self::settle`] or [`Self::settle_or_defer`].
     pub fn write_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> WrittenBatch {
         let mut results = Vec::with_capacity(payloads.len());
         let lens: Vec<u64> = payloads.iter().map(|p| p.as_ref().len() as u64).collect();
@@ -245,24 +236,51 @@ impl Stream {
         self.acknowledge(written, durable)
     }
 
-    /// [`Self::settle`] for async code: waits without blocking the thread, the fsync placed
-    /// by the store's [`crate::AsyncHost`].
-    pub async fn settle_async(&self, written: WrittenBatch) -> Vec<Result<i64, StoreError>> {
-        let durable = match written.sync_upto {
-            Some(seq) => {
-                let records = written.results.iter().filter(|r| r.is_ok()).count() as u64;
-                let wait = self.commit.wait_durable_async(
-                    seq,
-                    records,
-                    || self.sync_snapshot(),
-                    self.ctx.clock.as_ref(),
-                    self.ctx.host.as_ref(),
-                );
-                Some(wait.await)
-            }
-            None => None,
+    /// [`Self::settle`] for a thread that must not block (an async executor's worker).
+    ///
+    /// Settles here when nothing needs an fsync, or when the appender is alone and the fsync
+    /// may run on the calling thread: `quiet` (the caller knows its thread has nothing else to
+    /// serve now) or the disk's last fsync was short ([`crate::commit::INLINE_SYNC`]); then no
+    /// other thread is involved at all, and this returns the results with `state`. Otherwise
+    /// the group commit runs on the store's sync thread, which calls `done(state, results)`
+    /// once the records are durable (or their fsync failed), and this returns `None` at once:
+    /// the acknowledgement leaves from the sync thread.
+    pub fn settle_or_defer<T, F>(
+        self: &Arc<Self>,
+        written: WrittenBatch,
+        quiet: bool,
+        state: T,
+        done: F,
+    ) -> Option<(Vec<Result<i64, StoreError>>, T)>
+    where
+        T: Send + 'static,
+        F: FnOnce(T, Vec<Result<i64, StoreError>>) + Send + 'static,
+    {
+        let Some(seq) = written.sync_upto else {
+            return Some((self.acknowledge(written, None), state));
         };
-        self.acknowledge(written, durable)
+        let records = written.results.iter().filter(|r| r.is_ok()).count() as u64;
+        let clock = self.ctx.clock.as_ref();
+        let snapshot = || self.sync_snapshot();
+        if let Some(durable) = self
+            .commit
+            .try_alone(seq + 1, records, snapshot, clock, quiet)
+        {
+            return Some((self.acknowledge(written, Some(durable)), state));
+        }
+        self.commit.count_in(records);
+        let stream = self.clone();
+        self.ctx.syncer.submit(Box::new(move || {
+            let r = stream.commit.wait_arrived(
+                seq + 1,
+                || stream.sync_snapshot(),
+                stream.ctx.clock.as_ref(),
+                Gather::Never,
+            );
+            stream.commit.count_out(records);
+            done(state, stream.acknowledge(written, Some(r)));
+        }));
+        None
     }
 
     fn acknowledge(

@@ -319,7 +319,7 @@ async fn append_statuses(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<(Str
     while let Some((name, payload)) = rx.recv().await {
         match store.get(&name) {
             Ok(s) => {
-                if let Err(e) = s.append_async(&payload).await {
+                if let Err(e) = crate::store::append(&s, &payload).await {
                     warn!(status_stream = %name, "could not write a status message: {e}");
                 }
             }

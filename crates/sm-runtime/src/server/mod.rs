@@ -1,12 +1,10 @@
 //! The TCP server: one task per connection reading and decoding its requests (the appends of
-//! one read served together, inline when they need no fsync), one task per other request, one
-//! writer per connection.
+//! one read served together, inline unless they wait for an fsync on the store's sync thread,
+//! which sends their answers), one task per other request, one writer per connection.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -21,7 +19,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::auth::Authenticator;
-use crate::handlers::{append_batch, handle, Limits};
+use crate::handlers::{append_batch, handle, Deferred, Limits};
 use crate::store::Store;
 use crate::telemetry::Counters;
 
@@ -79,6 +77,10 @@ pub struct Shared {
     next_client: AtomicU64,
     /// Connections open now (metrics).
     open: AtomicUsize,
+    /// Connections serving what they read (between a read and the next wait for one).
+    serving: AtomicUsize,
+    /// The runtime has two workers or more (known once serving starts).
+    workers: OnceLock<bool>,
 }
 
 impl Shared {
@@ -97,7 +99,23 @@ impl Shared {
             limits: ConnectionLimits::default(),
             next_client: AtomicU64::new(1),
             open: AtomicUsize::new(0),
+            serving: AtomicUsize::new(0),
+            workers: OnceLock::new(),
         }
+    }
+
+    /// Whether a connection serving its requests is the only one doing so, with another
+    /// worker free to pick up anything else: then a lone flushOnWrite append may fsync on
+    /// this worker (no hand-off), as any other connection's request or task that turns up
+    /// meanwhile goes to the other worker, which is idle.
+    fn quiet(&self) -> bool {
+        let workers = *self.workers.get_or_init(|| {
+            use tokio::runtime::{Handle, RuntimeFlavor};
+            Handle::try_current().is_ok_and(|h| {
+                h.runtime_flavor() == RuntimeFlavor::MultiThread && h.metrics().num_workers() >= 2
+            })
+        });
+        workers && self.serving.load(Ordering::Relaxed) <= 1
     }
 
     /// Client connections open now.
@@ -271,6 +289,7 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         answers: BytesMut::new(),
         warned_in_flight: false,
         warned_queue: false,
+        busy: false,
     };
     'read: loop {
         loop {
@@ -303,9 +322,11 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         if buf.is_empty() && buf.capacity() > 0 {
             buf = BytesMut::new();
         }
+        c.set_busy(false);
         if !read_more(&mut rd, &mut buf, &codec, peer).await {
             break;
         }
+        c.set_busy(true);
     }
     c.run_appends();
     c.flush();
@@ -368,9 +389,29 @@ struct Serving {
     /// otherwise flood the log.
     warned_in_flight: bool,
     warned_queue: bool,
+    /// Counted in `Shared::serving`.
+    busy: bool,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.set_busy(false);
+    }
 }
 
 impl Serving {
+    /// Counts this connection in (it serves what it read) or out (it waits for a read).
+    fn set_busy(&mut self, busy: bool) {
+        if busy != self.busy {
+            self.busy = busy;
+            if busy {
+                self.shared.serving.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.shared.serving.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn run_appends(&mut self) -> bool {
         self.appends
             .run(&self.shared, &self.queue, &self.tx, &mut self.answers)
@@ -493,11 +534,10 @@ impl Appends {
         self.reqs.len() >= BATCH_APPENDS || self.bytes >= BATCH_BYTES
     }
 
-    /// Serves the held appends. Appends that need no fsync complete without waiting: they
-    /// run here rather than in a task, and their responses join `answers` (one write for the
-    /// read). Polling with a no-op waker is sound because a pending future is then spawned,
-    /// and the runtime polls it again with a real waker before it waits for anything.
-    /// False if the connection's writer stopped.
+    /// Serves the held appends: their answers join `answers` (one write for the read),
+    /// except those that wait for an fsync on the store's sync thread, which sends them
+    /// through the write queue; the permits are released once all are sent. False if the
+    /// connection's writer stopped.
     fn run(
         &mut self,
         shared: &Arc<Shared>,
@@ -511,26 +551,23 @@ impl Appends {
         let reqs = std::mem::take(&mut self.reqs);
         let permits = std::mem::take(&mut self.permits);
         self.bytes = 0;
-        let mut work = Box::pin({
-            let shared = shared.clone();
-            async move { append_batch(&shared.store, &shared.telemetry, reqs).await }
-        });
-        if let Poll::Ready(out) = work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            drop(permits);
-            if answers.is_empty() {
-                *answers = out;
-            } else {
-                answers.extend_from_slice(&out);
-            }
-            return answers.len() < COALESCE_BYTES || flush(queue, tx, answers);
+        let deferred: Deferred = {
+            let (queue, tx) = (queue.clone(), tx.clone());
+            Arc::new(move |out: BytesMut| {
+                queue.push(&tx, out.freeze());
+                // Held until the last deferred answer is sent.
+                let _held = &permits;
+            })
+        };
+        let quiet = shared.quiet();
+        let out = append_batch(&shared.store, &shared.telemetry, reqs, quiet, &deferred);
+        drop(deferred);
+        if answers.is_empty() {
+            *answers = out;
+        } else {
+            answers.extend_from_slice(&out);
         }
-        let (tx, queue) = (tx.clone(), queue.clone());
-        tokio::spawn(async move {
-            let out = work.await;
-            queue.push(&tx, out.freeze());
-            drop(permits);
-        });
-        true
+        answers.len() < COALESCE_BYTES || flush(queue, tx, answers)
     }
 }
 
