@@ -108,6 +108,35 @@ pub struct ReadMessagesOptions {
     pub read_timeout_millis: Option<i64>,
 }
 
+/// What validated read options ask, their defaults applied: start, fewest and most messages,
+/// and the longest wait in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAsk {
+    /// First sequence number wanted (to be clamped to the oldest).
+    pub start: u64,
+    /// Fewest messages to return (at least 1).
+    pub min: u64,
+    /// Most messages to return (at least `min`).
+    pub max: u64,
+    /// How long to wait for `min` messages, ms.
+    pub wait_ms: u64,
+}
+
+impl ReadMessagesOptions {
+    /// The options' meaning, defaults applied (call after `validate::read_options`).
+    pub fn ask(&self) -> ReadAsk {
+        let min = self.min_message_count.unwrap_or(1).max(1) as u64;
+        ReadAsk {
+            start: self.desired_start_sequence_number.unwrap_or(0).max(0) as u64,
+            min,
+            max: self
+                .max_message_count
+                .map_or(min, |m| (m.max(1) as u64).max(min)),
+            wait_ms: self.read_timeout_millis.unwrap_or(0).max(0) as u64,
+        }
+    }
+}
+
 /// Op 5: read messages.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -357,6 +386,36 @@ pub struct DescribeMessageStreamResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_options_mean_their_defaults() {
+        let ask = ReadMessagesOptions::default().ask();
+        let want = ReadAsk {
+            start: 0,
+            min: 1,
+            max: 1,
+            wait_ms: 0,
+        };
+        assert_eq!(ask, want, "one message from 0, no wait");
+        let o = ReadMessagesOptions {
+            desired_start_sequence_number: Some(5),
+            min_message_count: Some(3),
+            max_message_count: None,
+            read_timeout_millis: Some(250),
+        };
+        let want = ReadAsk {
+            start: 5,
+            min: 3,
+            max: 3,
+            wait_ms: 250,
+        };
+        assert_eq!(o.ask(), want, "max defaults to min");
+        let o = ReadMessagesOptions {
+            max_message_count: Some(10),
+            ..o
+        };
+        assert_eq!(o.ask().max, 10);
+    }
 
     #[test]
     fn message_ref_decodes_as_message() {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sm_model::{
     validate, AppendMessageRequest, DescribeMessageStreamResponse, ListStreamsResponse, MessageRef,
-    MessageStreamInfo, NamedRequest, ReadMessagesRequest, ReadMessagesResponse, ResponseStatusCode,
-    StreamDefinitionRequest,
+    MessageStreamInfo, NamedRequest, ReadAsk, ReadMessagesRequest, ReadMessagesResponse,
+    ResponseStatusCode, StreamDefinitionRequest,
 };
 use sm_wire::{encode_append_success, encode_frame, encode_status, Op, Request};
 use tracing::debug;
@@ -58,50 +58,26 @@ pub async fn handle(
             Request::ReadMessages(r) => read(store, limits, r, id.clone(), &mut out).await,
         },
     };
+    let (rop, rid) = (op.response(), id.as_deref());
+    let fail = |out: &mut BytesMut, status, msg: &str| {
+        out.clear();
+        encode_status(rop, rid, status, Some(msg), out);
+    };
     match result {
-        Ok(None) => encode_status(
-            op.response(),
-            id.as_deref(),
-            ResponseStatusCode::Success,
-            None,
-            &mut out,
-        ),
+        Ok(None) => encode_status(rop, rid, ResponseStatusCode::Success, None, &mut out),
         Ok(Some(Ok(len))) if len <= limits.max_frame as usize => {}
         Ok(Some(Ok(len))) => {
-            out.clear();
-            let msg = format!(
-                "response of {len} bytes exceeds the frame limit of {} bytes",
-                limits.max_frame
-            );
-            encode_status(
-                op.response(),
-                id.as_deref(),
-                ResponseStatusCode::ResponsePayloadTooLarge,
-                Some(&msg),
-                &mut out,
-            );
+            let max = limits.max_frame;
+            let msg = format!("response of {len} bytes exceeds the frame limit of {max} bytes");
+            fail(&mut out, ResponseStatusCode::ResponsePayloadTooLarge, &msg);
         }
         Ok(Some(Err(e))) => {
-            out.clear();
             let msg = format!("could not encode the response: {e}");
-            encode_status(
-                op.response(),
-                id.as_deref(),
-                ResponseStatusCode::UnknownFailure,
-                Some(&msg),
-                &mut out,
-            );
+            fail(&mut out, ResponseStatusCode::UnknownFailure, &msg);
         }
         Err(e) => {
             debug!(?op, request_id = ?id, status = ?e.status(), "request failed: {e}");
-            out.clear();
-            encode_status(
-                op.response(),
-                id.as_deref(),
-                e.status(),
-                Some(&e.to_string()),
-                &mut out,
-            );
+            fail(&mut out, e.status(), &e.to_string());
         }
     }
     out
@@ -161,17 +137,15 @@ fn describe(
     )))
 }
 
-/// Where the answers of appends that waited for an fsync on the store's sync thread go
-/// (called there, once per group of appends to one stream).
+/// Where the answers of appends whose fsync ran on the store's sync thread go (called there).
 pub type Deferred = Arc<dyn Fn(BytesMut) + Send + Sync>;
 
 /// Serves appends received together on one connection (consecutive requests of one read):
 /// each is validated, consecutive valid ones to the same stream are written with one
-/// [`crate::store::Stream::write_batch`]. The answers of those that need no fsync, or whose
-/// fsync ran here ([`crate::store::Stream::settle_or_defer`]; `quiet`: this thread has
-/// nothing else to serve), are returned in one buffer; the others go to `deferred` when their
-/// fsync is done. Their order does not matter: each carries its `requestId`. Never blocks
-/// the thread beyond a lone appender's own fsync on a quiet thread.
+/// [`crate::store::Stream::write_batch`] and settled with
+/// [`crate::store::Stream::settle_or_defer`] (`quiet`: this thread has nothing else to serve).
+/// Answers settled here are returned in one buffer, the others go to `deferred` (any order:
+/// each carries its `requestId`).
 pub fn append_batch(
     store: &Store,
     telemetry: &Arc<Counters>,
@@ -182,10 +156,6 @@ pub fn append_batch(
     let mut out = BytesMut::new();
     let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
     let mut group_name = String::new();
-    let settle = |name: &str, group: &mut Vec<_>, out: &mut BytesMut| {
-        let group = std::mem::take(group);
-        append_group(store, telemetry, name, group, quiet, deferred, out);
-    };
     for r in reqs {
         let valid = || -> Result<(), StoreError> {
             validate::request_id(r.request_id.as_deref())?;
@@ -198,7 +168,16 @@ pub fn append_batch(
             Ok(()) => {
                 let name = r.name.unwrap_or_default();
                 if name != group_name && !group.is_empty() {
-                    settle(&group_name, &mut group, &mut out);
+                    let group = std::mem::take(&mut group);
+                    append_group(
+                        store,
+                        telemetry,
+                        &group_name,
+                        group,
+                        quiet,
+                        deferred,
+                        &mut out,
+                    );
                 }
                 group_name = name;
                 group.push((r.request_id, r.payload.unwrap_or_default()));
@@ -206,29 +185,35 @@ pub fn append_batch(
         }
     }
     if !group.is_empty() {
-        settle(&group_name, &mut group, &mut out);
+        append_group(
+            store,
+            telemetry,
+            &group_name,
+            group,
+            quiet,
+            deferred,
+            &mut out,
+        );
     }
     out
 }
 
-/// What answering a group of appends needs once their results are known.
-struct Answer {
-    telemetry: Arc<Counters>,
-    /// Each append's `requestId` and payload length.
-    ids: Vec<(Option<String>, usize)>,
-}
+/// Each append's `requestId` and payload length, and the counters, to answer it later.
+type Answer = (Vec<(Option<String>, usize)>, Arc<Counters>);
 
-impl Answer {
-    fn encode(self, results: Vec<Result<i64, StoreError>>, out: &mut BytesMut) {
-        for ((id, len), result) in self.ids.into_iter().zip(results) {
-            match &result {
-                Ok(_) => self.telemetry.appended(len as u64),
-                // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
-                Err(e) if e.is_io() => self.telemetry.append_io_error(),
-                Err(_) => {}
-            }
-            answer_append(id.as_deref(), result, out);
+fn encode_answers(
+    (ids, telemetry): Answer,
+    results: Vec<Result<i64, StoreError>>,
+    out: &mut BytesMut,
+) {
+    for ((id, len), result) in ids.into_iter().zip(results) {
+        match &result {
+            Ok(_) => telemetry.appended(len as u64),
+            // Storage failures (a write or an fsync) answer UnknownFailure; refusals do not.
+            Err(e) if e.is_io() => telemetry.append_io_error(),
+            Err(_) => {}
         }
+        answer_append(id.as_deref(), result, out);
     }
 }
 
@@ -243,24 +228,22 @@ fn append_group(
     deferred: &Deferred,
     out: &mut BytesMut,
 ) {
-    let payloads: Vec<&[u8]> = group.iter().map(|(_, p)| &p[..]).collect();
-    let answer = Answer {
-        telemetry: telemetry.clone(),
-        ids: group.iter().map(|(id, p)| (id.clone(), p.len())).collect(),
-    };
+    let (ids, payloads): (Vec<_>, Vec<Bytes>) =
+        group.into_iter().map(|(id, p)| ((id, p.len()), p)).unzip();
+    let answer = (ids, telemetry.clone());
     let s = match store.get(name) {
         Ok(s) => s,
-        Err(e) => return answer.encode(vec![Err(e); group.len()], out),
+        Err(e) => return encode_answers(answer, vec![Err(e); payloads.len()], out),
     };
     let written = s.write_batch(&payloads);
     let deferred = deferred.clone();
-    let later = move |answer: Answer, results| {
+    let later = move |answer, results| {
         let mut own = BytesMut::new();
-        answer.encode(results, &mut own);
+        encode_answers(answer, results, &mut own);
         deferred(own);
     };
     if let Some((results, answer)) = s.settle_or_defer(written, quiet, answer, later) {
-        answer.encode(results, out);
+        encode_answers(answer, results, out);
     }
 }
 
@@ -280,18 +263,11 @@ async fn append_one(store: &Store, telemetry: &Arc<Counters>, r: AppendMessageRe
 
 fn answer_append(id: Option<&str>, result: Result<i64, StoreError>, out: &mut BytesMut) {
     match result {
-        Ok(seq) => {
-            encode_append_success(id, seq, out);
-        }
+        Ok(seq) => _ = encode_append_success(id, seq, out),
         Err(e) => {
             debug!(request_id = ?id, status = ?e.status(), "append failed: {e}");
-            encode_status(
-                Op::AppendMessageResponse,
-                id,
-                e.status(),
-                Some(&e.to_string()),
-                out,
-            );
+            let msg = e.to_string();
+            encode_status(Op::AppendMessageResponse, id, e.status(), Some(&msg), out);
         }
     }
 }
@@ -306,13 +282,13 @@ async fn read(
     let name = stream_name("streamName", r.stream_name.as_deref())?;
     let o = r.read_messages_options.unwrap_or_default();
     validate::read_options(&o)?;
-    let start = o.desired_start_sequence_number.unwrap_or(0).max(0) as u64;
-    let min = o.min_message_count.unwrap_or(1).max(1) as u64;
-    let max = o
-        .max_message_count
-        .map_or(min, |m| (m.max(1) as u64).max(min));
-    let wait =
-        Duration::from_millis(o.read_timeout_millis.unwrap_or(0).max(0) as u64).min(MAX_READ_WAIT);
+    let ReadAsk {
+        start,
+        min,
+        max,
+        wait_ms,
+    } = o.ask();
+    let wait = Duration::from_millis(wait_ms).min(MAX_READ_WAIT);
     let deadline = clock::instant() + wait;
     let hard = u64::from(limits.max_frame);
     let s = store.get(&name)?;

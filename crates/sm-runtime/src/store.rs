@@ -1,5 +1,5 @@
 //! The store as the daemon drives it: `sm-store` (re-exported here whole) opened with the
-//! daemon's clock, and [`append`] for async code that appends one message.
+//! daemon's clock.
 
 use std::io;
 use std::path::Path;
@@ -8,28 +8,6 @@ use std::sync::Arc;
 pub use sm_store::*;
 
 use sm_store::faults::Faults;
-use tokio::sync::oneshot::Sender;
-
-/// Appends one validated payload from async code: its sequence number once it is stored, and
-/// durable with flushOnWrite, without blocking the calling worker (the group commit runs on
-/// the store's sync thread, [`Stream::settle_or_defer`]).
-pub async fn append(stream: &Arc<Stream>, payload: &[u8]) -> Result<i64, StoreError> {
-    let written = stream.write_batch(&[payload]);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let done = |tx: Sender<_>, mut results: Vec<_>| {
-        let _ = tx.send(results.pop().expect("one result per payload"));
-    };
-    if let Some((mut results, _)) = stream.settle_or_defer(written, false, tx, done) {
-        return results.pop().expect("one result per payload");
-    }
-    rx.await.unwrap_or_else(|_| {
-        Err(StoreError::io(
-            "append",
-            stream.name(),
-            io::Error::other("the store's sync thread dropped the acknowledgement"),
-        ))
-    })
-}
 
 /// The daemon's clock ([`crate::clock`]) as the store reads it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,7 +64,10 @@ mod tests {
                 tokio::spawn(async move {
                     let mut seqs = Vec::new();
                     for i in 0..25 {
-                        seqs.push(append(&s, format!("{t}-{i}").as_bytes()).await.unwrap());
+                        let s = s.clone();
+                        let payload = format!("{t}-{i}");
+                        let seq = tokio::task::spawn_blocking(move || s.append(payload.as_bytes()));
+                        seqs.push(seq.await.unwrap().unwrap());
                     }
                     seqs
                 })

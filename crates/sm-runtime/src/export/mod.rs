@@ -319,7 +319,9 @@ async fn append_statuses(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<(Str
     while let Some((name, payload)) = rx.recv().await {
         match store.get(&name) {
             Ok(s) => {
-                if let Err(e) = crate::store::append(&s, &payload).await {
+                // Blocking: a flushOnWrite status stream waits for its fsync (rare messages).
+                let appended = tokio::task::spawn_blocking(move || s.append(&payload)).await;
+                if let Ok(Err(e)) = appended {
                     warn!(status_stream = %name, "could not write a status message: {e}");
                 }
             }

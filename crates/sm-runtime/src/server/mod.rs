@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -79,8 +79,8 @@ pub struct Shared {
     open: AtomicUsize,
     /// Connections serving what they read (between a read and the next wait for one).
     serving: AtomicUsize,
-    /// The runtime has two workers or more (known once serving starts).
-    workers: OnceLock<bool>,
+    /// The runtime has two workers or more.
+    workers: bool,
 }
 
 impl Shared {
@@ -100,22 +100,17 @@ impl Shared {
             next_client: AtomicU64::new(1),
             open: AtomicUsize::new(0),
             serving: AtomicUsize::new(0),
-            workers: OnceLock::new(),
+            workers: tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                    && h.metrics().num_workers() >= 2
+            }),
         }
     }
 
-    /// Whether a connection serving its requests is the only one doing so, with another
-    /// worker free to pick up anything else: then a lone flushOnWrite append may fsync on
-    /// this worker (no hand-off), as any other connection's request or task that turns up
-    /// meanwhile goes to the other worker, which is idle.
+    /// A connection serving requests is the only one doing so, and another worker is idle to
+    /// pick up whatever turns up: a lone flushOnWrite append may fsync right on this worker.
     fn quiet(&self) -> bool {
-        let workers = *self.workers.get_or_init(|| {
-            use tokio::runtime::{Handle, RuntimeFlavor};
-            Handle::try_current().is_ok_and(|h| {
-                h.runtime_flavor() == RuntimeFlavor::MultiThread && h.metrics().num_workers() >= 2
-            })
-        });
-        workers && self.serving.load(Ordering::Relaxed) <= 1
+        self.workers && self.serving.load(Ordering::Relaxed) <= 1
     }
 
     /// Client connections open now.
@@ -231,7 +226,7 @@ pub async fn serve(
                         continue;
                     };
                     let shared = shared.clone();
-                    let counted = Open::new(shared.clone());
+                    let counted = Counted::new(shared.clone(), |s| &s.open);
                     tokio::spawn(async move {
                         connection(sock, peer, shared).await;
                         drop((slot, counted));
@@ -247,20 +242,20 @@ pub async fn serve(
     }
 }
 
-/// Counts one open connection in [`Shared::open_connections`] while it lives (also when its
-/// task panics).
-struct Open(Arc<Shared>);
+/// Counts one in a counter of [`Shared`] while it lives (also when its task panics): an open
+/// connection ([`Shared::open_connections`]), a connection serving what it read.
+struct Counted(Arc<Shared>, fn(&Shared) -> &AtomicUsize);
 
-impl Open {
-    fn new(shared: Arc<Shared>) -> Self {
-        shared.open.fetch_add(1, Ordering::Relaxed);
-        Self(shared)
+impl Counted {
+    fn new(shared: Arc<Shared>, counter: fn(&Shared) -> &AtomicUsize) -> Self {
+        counter(&shared).fetch_add(1, Ordering::Relaxed);
+        Self(shared, counter)
     }
 }
 
-impl Drop for Open {
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        (self.1)(&self.0).fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -289,9 +284,9 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         answers: BytesMut::new(),
         warned_in_flight: false,
         warned_queue: false,
-        busy: false,
     };
     'read: loop {
+        let busy = Counted::new(c.shared.clone(), |s| &s.serving);
         loop {
             if !c.wait_for_writer().await {
                 break 'read;
@@ -322,11 +317,10 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         if buf.is_empty() && buf.capacity() > 0 {
             buf = BytesMut::new();
         }
-        c.set_busy(false);
+        drop(busy);
         if !read_more(&mut rd, &mut buf, &codec, peer).await {
             break;
         }
-        c.set_busy(true);
     }
     c.run_appends();
     c.flush();
@@ -389,29 +383,9 @@ struct Serving {
     /// otherwise flood the log.
     warned_in_flight: bool,
     warned_queue: bool,
-    /// Counted in `Shared::serving`.
-    busy: bool,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        self.set_busy(false);
-    }
 }
 
 impl Serving {
-    /// Counts this connection in (it serves what it read) or out (it waits for a read).
-    fn set_busy(&mut self, busy: bool) {
-        if busy != self.busy {
-            self.busy = busy;
-            if busy {
-                self.shared.serving.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.shared.serving.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    }
-
     fn run_appends(&mut self) -> bool {
         self.appends
             .run(&self.shared, &self.queue, &self.tx, &mut self.answers)
@@ -534,10 +508,8 @@ impl Appends {
         self.reqs.len() >= BATCH_APPENDS || self.bytes >= BATCH_BYTES
     }
 
-    /// Serves the held appends: their answers join `answers` (one write for the read),
-    /// except those that wait for an fsync on the store's sync thread, which sends them
-    /// through the write queue; the permits are released once all are sent. False if the
-    /// connection's writer stopped.
+    /// Serves the held appends: answers join `answers`, or leave from the store's sync thread
+    /// (the permits go with the last). False if the connection's writer stopped.
     fn run(
         &mut self,
         shared: &Arc<Shared>,
