@@ -24,7 +24,6 @@ use crate::aws::Aws;
 use crate::clock;
 use crate::store::{ReadOutcome, Store, Stream};
 use crate::telemetry::Counters;
-use net::Net;
 pub(crate) use net::{read_body, transport};
 
 /// The streams the engine knows, by the id it knows them by.
@@ -45,7 +44,7 @@ pub struct Manager {
     store: Arc<Store>,
     telemetry: Arc<Counters>,
     engine: Engine,
-    net: Arc<Net>,
+    aws: Arc<Aws>,
     streams: Streams,
     generation: u64,
     tx: mpsc::UnboundedSender<(OpId, OpResult)>,
@@ -81,7 +80,7 @@ impl Manager {
         tokio::spawn(append_statuses(store.clone(), status_rx));
         Ok(Self {
             engine: Engine::new(config, clock::now_ms()),
-            net: Arc::new(Net::new(aws.settings.timeout, aws)?),
+            aws: Arc::new(aws),
             store,
             telemetry,
             streams: Streams::default(),
@@ -198,9 +197,9 @@ impl Manager {
                 self.engine.handle_result(now, op, OpResult::Read(r));
             }
             Action::Call { op, call } => {
-                let (net, tx) = (self.net.clone(), self.tx.clone());
+                let (aws, tx) = (self.aws.clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = net.send(call).await;
+                    let r = net::send(&aws, call).await;
                     let _ = tx.send((op, OpResult::Call(r)));
                 });
             }

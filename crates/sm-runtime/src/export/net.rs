@@ -12,58 +12,43 @@ use crate::net::NetSettings;
 /// connection be reused, and a body of gigabytes costs nothing).
 const HTTP_ANSWER_BYTES: usize = 64 * 1024;
 
-/// The clients of the exports.
-pub(super) struct Net {
-    http: reqwest::Client,
-    aws: Aws,
-}
-
-impl Net {
-    pub(super) fn new(timeout: Duration, aws: Aws) -> Result<Self, crate::net::NetError> {
-        let http = crate::net::http_client(&aws.settings.net, timeout)?;
-        Ok(Self { http, aws })
-    }
-
-    /// Sends a call and reads its answer.
-    pub(super) async fn send(&self, call: Call) -> Result<Answer, TransportError> {
-        let timeout = Duration::from_millis(call.timeout_ms);
-        match call.target {
-            Target::Http => {
-                let mut req =
-                    reqwest::Request::try_from(call.request).map_err(|e| TransportError {
-                        kind: TransportKind::Io,
-                        message: format!("invalid request: {e}"),
-                    })?;
-                *req.timeout_mut() = Some(timeout);
-                let url = req.url().to_string();
-                let net = &self.aws.settings.net;
-                let resp = self
-                    .http
-                    .execute(req)
-                    .await
-                    .map_err(|e| transport(&e, net))?;
-                let status = resp.status().as_u16();
-                if let Some(message) = crate::net::proxy_status_text(net, &url, status) {
-                    return Err(TransportError {
-                        kind: TransportKind::ProxyAuth,
-                        message,
-                    });
-                }
-                // The status is the answer. The body is drained on the side (up to the bound,
-                // within the request timeout) so that the connection can be reused, without
-                // holding up the export while it trickles in.
-                tokio::spawn(async move {
-                    let _ = read_body(resp, HTTP_ANSWER_BYTES).await;
+/// Sends a call and reads its answer. HTTP exports use the AWS calls' client (same proxy, CA
+/// bundle and timeout).
+pub(super) async fn send(aws: &Aws, call: Call) -> Result<Answer, TransportError> {
+    let timeout = Duration::from_millis(call.timeout_ms);
+    match call.target {
+        Target::Http => {
+            let mut req = reqwest::Request::try_from(call.request).map_err(|e| TransportError {
+                kind: TransportKind::Io,
+                message: format!("invalid request: {e}"),
+            })?;
+            *req.timeout_mut() = Some(timeout);
+            let url = req.url().to_string();
+            let net = &aws.settings.net;
+            let resp = aws
+                .http
+                .execute(req)
+                .await
+                .map_err(|e| transport(&e, net))?;
+            let status = resp.status().as_u16();
+            if let Some(message) = crate::net::proxy_status_text(net, &url, status) {
+                return Err(TransportError {
+                    kind: TransportKind::ProxyAuth,
+                    message,
                 });
-                Ok(Answer {
-                    status,
-                    ..Answer::default()
-                })
             }
-            Target::Aws { service, region } => {
-                self.aws.call(service, &region, call.request, timeout).await
-            }
+            // The status is the answer. The body is drained on the side (up to the bound,
+            // within the request timeout) so that the connection can be reused, without
+            // holding up the export while it trickles in.
+            tokio::spawn(async move {
+                let _ = read_body(resp, HTTP_ANSWER_BYTES).await;
+            });
+            Ok(Answer {
+                status,
+                ..Answer::default()
+            })
         }
+        Target::Aws { service, region } => aws.call(service, &region, call.request, timeout).await,
     }
 }
 

@@ -547,13 +547,27 @@ impl Appends {
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Waits until the socket is readable, then reads into `buf`, growing it only then.
+/// A read shorter than its room drained the socket: its readiness is cleared then, saving the
+/// read that would find nothing (tokio clears only the readiness it saw: new bytes re-arm it).
 async fn read_some(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::io::ErrorKind::WouldBlock;
     loop {
         rd.readable().await?;
         buf.reserve(READ_CHUNK);
-        match rd.try_read_buf(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            r => return r,
+        let (room, mut got) = (buf.capacity() - buf.len(), None);
+        let r = rd.as_ref().try_io(tokio::io::Interest::READABLE, || {
+            let n = rd.try_read_buf(buf)?;
+            got = Some(n);
+            if n > 0 && n < room {
+                Err(WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match (r, got) {
+            (_, Some(n)) => return Ok(n),
+            (Err(e), None) if e.kind() == WouldBlock => continue,
+            (r, None) => return r,
         }
     }
 }
