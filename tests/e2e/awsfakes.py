@@ -24,7 +24,8 @@ Two kinds of peer, both on 127.0.0.1 only:
     fails on its own: HTTP 200 with ``FailedRecordCount``), ``throttle_rate``
     (whole call: 400 ``ProvisionedThroughputExceededException``),
     ``error500_rate`` (whole call: 500 ``InternalFailure``), drawn from a
-    seeded ``random.Random``.  A stream not in ``kinesis.streams`` gets
+    seeded ``random.Random``; ``forced`` lists the outcomes (``"throttle"``,
+    ``"500"``) of the next calls whatever they draw.  A stream not in ``kinesis.streams`` gets
     400 ``ResourceNotFoundException``.
     Shards: ``add_kinesis_stream(name, shards=n)`` splits the 128-bit hash key
     space evenly over ``n`` shards (``reshard(name, m)`` closes them and opens
@@ -246,6 +247,7 @@ class KinesisState:
         self.record_fail_rate = 0.0
         self.throttle_rate = 0.0
         self.error500_rate = 0.0
+        self.forced = []           # outcomes ("throttle", "500") of the next calls, before any draw
         self.max_record_bytes = KINESIS_MAX_RECORD_BYTES
         self.rng = random.Random("kinesis:%s" % seed)
         self.requests = []         # KinesisRequest, in arrival order
@@ -340,7 +342,7 @@ class FakeAws:
     def configure_kinesis(self, **kw):
         with self._lock:
             for k, v in kw.items():
-                if k not in ("record_fail_rate", "throttle_rate", "error500_rate", "max_record_bytes",
+                if k not in ("record_fail_rate", "throttle_rate", "error500_rate", "forced", "max_record_bytes",
                              "shard_limits", "list_shards_allowed", "list_page"):
                     raise TypeError("unknown Kinesis fault setting %r" % k)
                 setattr(self.kinesis, k, v)
@@ -600,12 +602,13 @@ class FakeAws:
                 k.requests.append(KinesisRequest(now, stream, records, "notfound", [False] * len(records), signed))
                 raise AwsError(400, "ResourceNotFoundException",
                                "Stream %s under account 123456789012 not found." % stream)
+            forced = k.forced.pop(0) if k.forced else None
             draw = k.rng.random()
-            if draw < k.throttle_rate:
+            if forced == "throttle" or (forced is None and draw < k.throttle_rate):
                 k.requests.append(KinesisRequest(now, stream, records, "throttle", [False] * len(records), signed))
                 raise AwsError(400, "ProvisionedThroughputExceededException",
                                "Rate exceeded for stream %s under account 123456789012." % stream)
-            if draw < k.throttle_rate + k.error500_rate:
+            if forced == "500" or (forced is None and draw < k.throttle_rate + k.error500_rate):
                 k.requests.append(KinesisRequest(now, stream, records, "500", [False] * len(records), signed))
                 raise AwsError(500, "InternalFailure", "injected internal failure")
             out = []

@@ -252,7 +252,11 @@ def test_kinesis_partial_failures_throttling_and_500s(daemon_factory, tmp_path, 
     fake = fake_aws
     fake.add_key(FAKE_KEY, FAKE_SECRET)
     fake.add_kinesis_stream("partial")
-    fake.configure_kinesis(record_fail_rate=0.3, throttle_rate=0.10, error500_rate=0.08)
+    # The draws depend on how the records were batched (timing): the first two calls are a
+    # 500 and a throttle whatever they draw, so that every kind is met (about 45 calls at
+    # these rates left a 2% chance of none of one kind).
+    fake.configure_kinesis(record_fail_rate=0.3, throttle_rate=0.10, error500_rate=0.08,
+                           forced=["500", "throttle"])
     n = 600
     payloads = numbered_payloads(n, seed=41, max_len=120)
     d = start_daemon(daemon_factory, tmp_path, key_env("AWS_ENDPOINT_URL_KINESIS", fake.endpoint))
