@@ -156,6 +156,9 @@ pub fn append_batch(
     let mut out = BytesMut::new();
     let mut group: Vec<(Option<String>, Bytes)> = Vec::new();
     let mut group_name = String::new();
+    let settle = |name: &str, group, out: &mut BytesMut| {
+        append_group(store, telemetry, name, group, quiet, deferred, out);
+    };
     for r in reqs {
         let valid = || -> Result<(), StoreError> {
             validate::request_id(r.request_id.as_deref())?;
@@ -168,16 +171,7 @@ pub fn append_batch(
             Ok(()) => {
                 let name = r.name.unwrap_or_default();
                 if name != group_name && !group.is_empty() {
-                    let group = std::mem::take(&mut group);
-                    append_group(
-                        store,
-                        telemetry,
-                        &group_name,
-                        group,
-                        quiet,
-                        deferred,
-                        &mut out,
-                    );
+                    settle(&group_name, std::mem::take(&mut group), &mut out);
                 }
                 group_name = name;
                 group.push((r.request_id, r.payload.unwrap_or_default()));
@@ -185,15 +179,7 @@ pub fn append_batch(
         }
     }
     if !group.is_empty() {
-        append_group(
-            store,
-            telemetry,
-            &group_name,
-            group,
-            quiet,
-            deferred,
-            &mut out,
-        );
+        settle(&group_name, group, &mut out);
     }
     out
 }

@@ -12,8 +12,9 @@
 //! Appenders blocked on their own threads make batches as large as the concurrency allows
 //! ([`Gather::ForCompany`]; the store's sync thread does not wait, [`Gather::Never`]): when
 //! the last fsync ended with several records waiting (its batch plus those written while it
-//! ran), the next leader waits (at most about a millisecond, a timer tick) until as many records have arrived since
-//! the last snapshot, so the appenders just acknowledged can send their next record and join.
+//! ran), the next leader waits (at most about a millisecond, a timer tick) until as many
+//! records have arrived since the last snapshot, so the appenders just acknowledged can send
+//! their next record and join.
 //! Without this, N appenders split into two alternating halves, each fsync covering N/2
 //! (measured with 32 appenders: 12–16 appends per fsync, 32 with the wait, and less CPU
 //! per append). Records are counted, not callers: one caller may wait for a batch of
