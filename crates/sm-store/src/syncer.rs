@@ -5,7 +5,7 @@
 //!
 //! One thread per store, started with the first job and stopped when the store is dropped
 //! (it finishes the jobs queued before). Jobs run in the order they were queued; the first job
-//! of a stream leads the group commit (`GroupCommit::wait_durable`) and its fsync covers the
+//! of a stream leads the group commit (`GroupCommit::wait_arrived`) and its fsync covers the
 //! jobs written before its snapshot, which then find themselves durable without a syscall.
 
 use std::collections::VecDeque;
@@ -39,6 +39,8 @@ struct State {
     sleeping: bool,
     /// The store was dropped: the thread ends once the queue is empty.
     stopping: bool,
+    /// A failed start was logged (each job retries it; the log says it once).
+    warned: bool,
 }
 
 impl Shared {
@@ -58,8 +60,10 @@ impl Syncer {
                 .name("sm-sync".into())
                 .spawn(move || run(&shared));
             if let Err(e) = spawned {
+                if !std::mem::replace(&mut st.warned, true) {
+                    warn!("could not start the store's sync thread: {e}; syncing on the appender's thread until it starts");
+                }
                 drop(st);
-                warn!("could not start the store's sync thread: {e}; syncing on the appender's thread");
                 return run_one(job);
             }
             st.running = true;
