@@ -306,3 +306,30 @@ def test_fips_hosts_are_asked_for(daemon_factory, tmp_path, refusing_proxy, how)
     append_all(c2, "k", [b"x"])
     wait_until(lambda: "POST http://127.0.0.1:9/ HTTP/1.1" in {line for _, line in refusing_proxy.seen()}, 15,
                "the override asked for", refusing_proxy.summary)
+
+
+
+def test_a_bad_ca_bundle_is_reported_at_start_up(daemon_factory, tmp_path):
+    """The outbound clients are built at the first export (an idle daemon keeps TLS out of
+    memory), but the CA bundle is checked when the daemon starts, before its port file: one
+    that does not exist or holds no certificate is reported once and ignored (as the clients
+    will), one with a certificate TLS cannot use stops the start, naming the file."""
+    missing = tmp_path / "missing.pem"
+    empty = tmp_path / "empty.pem"
+    empty.write_text("no PEM block here\n")
+    for bundle, text in [(missing, "CA bundle unreadable, ignored"),
+                         (empty, "CA bundle holds no PEM certificate, ignored")]:
+        d = start(daemon_factory, tmp_path, {}, extra=("--ca-bundle", str(bundle)), label=bundle.stem)
+        log = d.stderr_text()
+        assert log.count(text) == 1, log
+        assert str(bundle) in log
+        assert d.alive()
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    d = daemon_factory(extra_args=("--ca-bundle", str(garbage)), start=False)
+    port_file = d.run_dir / "port"
+    p = d.spawn(d.command(port_file))
+    assert p.wait(timeout=20) != 0
+    err = d.stderr_text()
+    assert f"the CA bundle {garbage} cannot be used: certificate 1:" in err, err
+    assert not port_file.exists()

@@ -34,7 +34,8 @@ pub use refresh::{Next, Policy, Refresher};
 
 use std::fmt;
 
-/// A secret string (a secret access key, a session token): `Debug` redacts it.
+/// A secret string (a secret access key, a session token, the SVCUID, a proxy URL with
+/// credentials): `Debug` redacts it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -53,6 +54,15 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// Any text is a secret (for command-line and environment settings: the SVCUID, a proxy URL
+/// with credentials).
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
     }
 }
 

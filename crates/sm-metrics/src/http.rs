@@ -2,6 +2,37 @@
 //! the bytes of a whole response. The runtime reads the head (at most [`MAX_REQUEST_BYTES`],
 //! up to [`find_head_end`]), calls [`route`], and writes [`response`]'s bytes.
 
+use core::net::SocketAddr;
+
+/// Why `--metrics-address` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Not `HOST:PORT` with an IP address or `localhost`.
+    #[error("--metrics-address must be HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:9464), got {0:?}")]
+    Invalid(String),
+    /// Not a loopback address, and that was not allowed.
+    #[error("--metrics-address {0} is not a loopback address: the endpoint has no authentication; pass --metrics-allow-non-loopback (STREAM_MANAGER_METRICS_ALLOW_NON_LOOPBACK=true) to serve it there")]
+    NotLoopback(SocketAddr),
+}
+
+/// Parses `--metrics-address`: `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`. A non-loopback
+/// address is refused unless `allow_non_loopback` (the endpoint has no authentication).
+pub fn parse_address(text: &str, allow_non_loopback: bool) -> Result<SocketAddr, AddressError> {
+    let text = text.trim();
+    let addr = match text.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+        None => text.parse::<SocketAddr>().ok(),
+    }
+    .ok_or_else(|| AddressError::Invalid(text.to_owned()))?;
+    if !addr.ip().is_loopback() && !allow_non_loopback {
+        return Err(AddressError::NotLoopback(addr));
+    }
+    Ok(addr)
+}
+
 /// Largest request head read.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
@@ -85,6 +116,38 @@ pub fn find_head_end(buf: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("127.0.0.1:9464", false).unwrap(),
+            "127.0.0.1:9464".parse().unwrap()
+        );
+        assert_eq!(
+            parse_address("localhost:0", false).unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        assert_eq!(
+            parse_address("[::1]:9", false).unwrap(),
+            "[::1]:9".parse().unwrap()
+        );
+        let e = parse_address("0.0.0.0:9464", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--metrics-allow-non-loopback"), "{e}");
+        assert!(matches!(
+            parse_address("0.0.0.0:9", false),
+            Err(AddressError::NotLoopback(_))
+        ));
+        assert!(parse_address("192.168.1.2:9464", false).is_err());
+        assert_eq!(
+            parse_address("0.0.0.0:9464", true).unwrap(),
+            "0.0.0.0:9464".parse().unwrap()
+        );
+        for bad in ["9464", "127.0.0.1", "example.com:80", "127.0.0.1:99999", ""] {
+            assert!(parse_address(bad, true).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn routes() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::builder::BoolishValueParser;
 use clap::Parser;
+use sm_credentials::Secret;
 
 /// Command line and environment of the daemon. Every flag has the environment variable that
 /// Greengrass (or a standalone user) sets.
@@ -184,30 +185,6 @@ pub struct Args {
     pub health_stall_seconds: u64,
 }
 
-/// A secret string (the SVCUID): its `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
 /// Where Connect's `authToken` is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthSource {
@@ -331,7 +308,7 @@ fn greengrass_settings(args: &Args) -> Option<crate::greengrass::Settings> {
         .ipc_socket
         .clone()
         .filter(|p| !p.as_os_str().is_empty());
-    let svcuid = args.svcuid.clone().filter(|s| !s.0.is_empty());
+    let svcuid = args.svcuid.clone().filter(|s| !s.expose().is_empty());
     match (socket, svcuid) {
         (Some(socket), Some(svcuid)) => Some(crate::greengrass::Settings {
             socket,
@@ -383,7 +360,7 @@ impl Config {
         let metrics = match args.metrics_address.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => Some(crate::metrics::MetricsConfig {
-                address: crate::metrics::parse_address(text, args.metrics_allow_non_loopback)?,
+                address: sm_metrics::http::parse_address(text, args.metrics_allow_non_loopback)?,
                 stall_after: std::time::Duration::from_secs(args.health_stall_seconds),
             }),
         };

@@ -31,8 +31,8 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::clock;
-use crate::config::Secret;
 use crate::telemetry::Counters;
+use sm_credentials::Secret;
 
 /// How long a token validation may take before the client is refused.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(5);

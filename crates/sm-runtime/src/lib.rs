@@ -103,6 +103,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("token validation by the nucleus needs its IPC settings")
         }
     };
+    // The outbound clients are built at the first export: say now if their CA bundle is bad.
+    net::check_ca_bundle(&config.aws.net)?;
     let store = tokio::task::block_in_place(|| store::open(&config.store_root))?;
     if let Some(path) = &config.streams_file {
         tokio::task::block_in_place(|| declared::apply(&store, path))

@@ -51,31 +51,6 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// Requests served at once; further connections are closed at once.
 const MAX_CONNECTIONS: usize = 16;
 
-/// Parses `--metrics-address`: `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`. A non-loopback
-/// address is refused unless `allow_non_loopback`.
-pub fn parse_address(text: &str, allow_non_loopback: bool) -> anyhow::Result<SocketAddr> {
-    let text = text.trim();
-    let addr = match text.strip_prefix("localhost:") {
-        Some(port) => port
-            .parse::<u16>()
-            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
-            .ok(),
-        None => text.parse::<SocketAddr>().ok(),
-    }
-    .ok_or_else(|| {
-        anyhow::anyhow!(
-            "--metrics-address must be HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:9464), got {text:?}"
-        )
-    })?;
-    if !addr.ip().is_loopback() && !allow_non_loopback {
-        anyhow::bail!(
-            "--metrics-address {addr} is not a loopback address: the endpoint has no authentication; \
-             pass --metrics-allow-non-loopback (STREAM_MANAGER_METRICS_ALLOW_NON_LOOPBACK=true) to serve it there"
-        );
-    }
-    Ok(addr)
-}
-
 /// What the endpoint reads.
 pub struct Endpoint {
     shared: Arc<Shared>,
@@ -347,34 +322,6 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            parse_address("127.0.0.1:9464", false).unwrap(),
-            "127.0.0.1:9464".parse().unwrap()
-        );
-        assert_eq!(
-            parse_address("localhost:0", false).unwrap(),
-            "127.0.0.1:0".parse().unwrap()
-        );
-        assert_eq!(
-            parse_address("[::1]:9", false).unwrap(),
-            "[::1]:9".parse().unwrap()
-        );
-        let e = parse_address("0.0.0.0:9464", false)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--metrics-allow-non-loopback"), "{e}");
-        assert!(parse_address("192.168.1.2:9464", false).is_err());
-        assert_eq!(
-            parse_address("0.0.0.0:9464", true).unwrap(),
-            "0.0.0.0:9464".parse().unwrap()
-        );
-        for bad in ["9464", "127.0.0.1", "example.com:80", "127.0.0.1:99999", ""] {
-            assert!(parse_address(bad, true).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn probe_writes_and_removes_its_file() {

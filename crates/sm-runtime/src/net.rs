@@ -1,6 +1,7 @@
 //! Outbound HTTP: the one place that builds the daemon's HTTP clients (the AWS exporters' and
 //! the HTTP export's through [`http_client`], the credentials endpoint's through
-//! [`direct_client`]) and words their failures ([`error_text`]).
+//! [`direct_client`]), each at its first request ([`LazyClient`]), and words their failures
+//! ([`error_text`]).
 //!
 //! The proxy decision is `sm-proxy`'s ([`sm_proxy::ProxyConfig::select`]); a client asks it
 //! for every request (reqwest's `Proxy::custom`), once per proxy in use so that each carries
@@ -8,8 +9,8 @@
 //! forwards `http://` ones, with `Proxy-Authorization`. reqwest's own reading of the proxy
 //! variables is off: the daemon's precedence and `NO_PROXY` rules are the only ones.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sm_proxy::ProxyConfig;
@@ -30,6 +31,14 @@ pub enum NetError {
     /// reqwest refused the configuration (e.g. no TLS backend).
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
+    /// A certificate of the CA bundle cannot be trusted (not X.509, or not a CA's).
+    #[error("the CA bundle {path} cannot be used: {reason}")]
+    CaBundle {
+        /// The bundle.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn builder(settings: &NetSettings, timeout: Duration) -> reqwest::ClientBuilder {
@@ -38,37 +47,91 @@ fn builder(settings: &NetSettings, timeout: Duration) -> reqwest::ClientBuilder 
     // Header names in title case (`Proxy-Authorization`, as curl and the JVM send them):
     // names are case-insensitive, but some proxies look the credentials up case-sensitively
     // (pproxy 2.7 answers 407 to `proxy-authorization` and passes it on to the destination).
-    let b = reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .http1_title_case_headers()
         .no_proxy();
-    match &settings.ca_bundle {
-        Some(path) => add_roots(b, path),
-        None => b,
-    }
-}
-
-fn add_roots(mut b: reqwest::ClientBuilder, path: &Path) -> reqwest::ClientBuilder {
-    match std::fs::read(path) {
-        Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(certs) => {
-                for c in certs {
-                    b = b.add_root_certificate(c);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "CA bundle is not valid PEM, ignored: {e}")
-            }
-        },
-        Err(e) => tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}"),
+    if let Some(path) = &settings.ca_bundle {
+        let pem = std::fs::read(path).unwrap_or_default();
+        for c in reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+            b = b.add_root_certificate(c);
+        }
     }
     b
 }
 
+/// Checks the CA bundle, if one is set, at start-up (the clients read it when they are built,
+/// at the first export): warns if it is unreadable or holds no PEM certificate (the clients
+/// ignore it then), fails if a certificate in it cannot be trusted (no client could be built).
+pub fn check_ca_bundle(settings: &NetSettings) -> Result<(), NetError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let Some(path) = &settings.ca_bundle else {
+        return Ok(());
+    };
+    let pem = match std::fs::read(path) {
+        Ok(pem) => pem,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}");
+            return Ok(());
+        }
+    };
+    let bad = |i: usize, reason: String| NetError::CaBundle {
+        path: path.clone(),
+        reason: format!("certificate {}: {reason}", i + 1),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, der) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+        let der = der.map_err(|e| bad(i, format!("{e:?}")))?;
+        roots.add(der).map_err(|e| bad(i, e.to_string()))?;
+    }
+    if roots.is_empty() {
+        tracing::warn!(path = %path.display(), "CA bundle holds no PEM certificate, ignored");
+    }
+    Ok(())
+}
+
+/// A client built at its first request: an idle daemon, or one whose exports have sent
+/// nothing yet, never runs the TLS, HTTP and trust-root set-up code, which would stay
+/// resident (BENCHMARKS.md, W4).
+pub struct LazyClient {
+    client: OnceLock<reqwest::Client>,
+    build: Box<dyn Fn() -> Result<reqwest::Client, NetError> + Send + Sync>,
+}
+
+impl LazyClient {
+    fn new(
+        settings: &NetSettings,
+        build: impl Fn(&NetSettings) -> Result<reqwest::Client, NetError> + Send + Sync + 'static,
+    ) -> Self {
+        let settings = settings.clone();
+        Self {
+            client: OnceLock::new(),
+            build: Box::new(move || build(&settings)),
+        }
+    }
+
+    /// The client, built now if this is the first request (two racing first requests may
+    /// both build one; one is kept).
+    pub fn get(&self) -> Result<&reqwest::Client, NetError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = (self.build)()?;
+        Ok(self.client.get_or_init(|| built))
+    }
+}
+
 /// The client of the exports (AWS and HTTP): the proxy configuration, the CA bundle, `timeout`
 /// per request (and at most 10 s to connect).
-pub fn http_client(settings: &NetSettings, timeout: Duration) -> Result<reqwest::Client, NetError> {
+pub fn http_client(settings: &NetSettings, timeout: Duration) -> LazyClient {
+    LazyClient::new(settings, move |s| build_http_client(s, timeout))
+}
+
+fn build_http_client(
+    settings: &NetSettings,
+    timeout: Duration,
+) -> Result<reqwest::Client, NetError> {
     let mut b = builder(settings, timeout);
     for chosen in settings.proxy.proxies() {
         let config = settings.proxy.clone();
@@ -90,13 +153,10 @@ pub fn http_client(settings: &NetSettings, timeout: Duration) -> Result<reqwest:
 /// `localhost`), whose authorization token must not travel through a proxy, and which is
 /// asked rarely (a connection kept from the last refresh would be stale after the nucleus
 /// restarted).
-pub fn direct_client(
-    settings: &NetSettings,
-    timeout: Duration,
-) -> Result<reqwest::Client, NetError> {
-    Ok(builder(settings, timeout)
-        .pool_max_idle_per_host(0)
-        .build()?)
+pub fn direct_client(settings: &NetSettings, timeout: Duration) -> LazyClient {
+    LazyClient::new(settings, move |s| {
+        Ok(builder(s, timeout).pool_max_idle_per_host(0).build()?)
+    })
 }
 
 /// The error and its causes (reqwest's own `Display` stops at "error sending request").
@@ -154,7 +214,10 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let s = settings(&proxy_url_of(port));
-        let client = http_client(&s, Duration::from_secs(5)).unwrap();
+        let client = http_client(&s, Duration::from_secs(5))
+            .get()
+            .unwrap()
+            .clone();
         let target = target.to_owned();
         let send = tokio::spawn(async move { client.get(target).send().await.map(|r| r.status()) });
         let (mut conn, _) = listener.accept().await.unwrap();
@@ -198,11 +261,37 @@ mod tests {
         );
     }
 
+    impl LazyClient {
+        fn is_built(&self) -> bool {
+            self.client.get().is_some()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lazy_client_is_built_at_its_first_request_and_then_kept() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let lazy = http_client(&NetSettings::default(), Duration::from_secs(1));
+        assert!(!lazy.is_built());
+        let first = lazy.get().unwrap() as *const reqwest::Client;
+        assert!(lazy.is_built());
+        // The kept client is the one every later request gets (its pool is reused).
+        assert_eq!(lazy.get().unwrap() as *const reqwest::Client, first);
+        let refused = lazy.get().unwrap().get(&url).send().await.unwrap_err();
+        assert!(refused.is_connect(), "{refused}");
+        let direct = direct_client(&settings("http://127.0.0.1:9"), Duration::from_secs(1));
+        assert!(!direct.is_built());
+        assert!(direct.get().is_ok() && direct.is_built());
+    }
+
     #[test]
     fn clients_build_with_and_without_proxies() {
         let s = settings("https://u:p@proxy.example:8443");
-        assert!(http_client(&s, Duration::from_secs(1)).is_ok());
-        assert!(direct_client(&s, Duration::from_secs(1)).is_ok());
-        assert!(http_client(&NetSettings::default(), Duration::from_secs(1)).is_ok());
+        assert!(http_client(&s, Duration::from_secs(1)).get().is_ok());
+        assert!(direct_client(&s, Duration::from_secs(1)).get().is_ok());
+        assert!(http_client(&NetSettings::default(), Duration::from_secs(1))
+            .get()
+            .is_ok());
     }
 }

@@ -15,7 +15,7 @@ pub(super) struct Ctx {
     pub plan: Plan,
     /// A fresh folder for the stores, removed after the run.
     pub work: PathBuf,
-    /// The release daemon.
+    /// The daemon: the `release` binary (P7 swaps in the release artifact).
     pub daemon: PathBuf,
     /// The release `sm-bench`.
     pub sm_bench: PathBuf,

@@ -5,6 +5,10 @@
 //! Debian's `redis-server`, installed with apt when running as root); a peer that cannot be
 //! installed is skipped with a note in the report, never faked.
 //!
+//! This daemon runs as users deploy it: the release artifact of `cargo xtask dist` (the `dist`
+//! profile, the C library linked statically), built here first; the other parts run the
+//! `release` binary.
+//!
 //! Workloads (see [`super::p7_report`] for the tables and goals): W1 one synchronous durable
 //! appender, W2 the same not durable, W3 pipelined 512 B on one connection with W4's RSS idle
 //! and under it, W6 32 concurrent durable appenders, W7 kill -9 during W2 and W6, W5 restart
@@ -157,6 +161,15 @@ fn install(results: &mut Results) -> Servers {
 }
 
 pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
+    let triple = crate::dist::host_triple()?;
+    let artifact = crate::dist::build("dist", &triple, &["stream-manager"])?.join("stream-manager");
+    let release = std::mem::replace(&mut ctx.daemon, artifact);
+    let result = run_peers(ctx);
+    ctx.daemon = release;
+    result
+}
+
+fn run_peers(ctx: &mut Ctx) -> Result<()> {
     let servers = install(&mut ctx.results);
     let plan = &ctx.plan;
     let secs = plan.p7_secs.to_string();

@@ -28,7 +28,7 @@ struct State {
 
 /// Where credentials come from, and the cached set.
 pub struct CredentialsProvider {
-    http: reqwest::Client,
+    http: net::LazyClient,
     state: Mutex<State>,
 }
 
@@ -98,14 +98,14 @@ fn to_sdk(k: &Keys, source: &'static str) -> Credentials {
 impl CredentialsProvider {
     /// A provider that asks the container credentials endpoint directly (never through a
     /// proxy), with the CA bundle of `net`.
-    pub fn new(net: &NetSettings) -> Result<Self, net::NetError> {
-        Ok(Self {
-            http: net::direct_client(net, CONTAINER_TIMEOUT)?,
+    pub fn new(net: &NetSettings) -> Self {
+        Self {
+            http: net::direct_client(net, CONTAINER_TIMEOUT),
             state: Mutex::new(State {
                 refresher: Refresher::new(Policy::default()),
                 source: None,
             }),
-        })
+        }
     }
 
     /// Forgets the cached credentials (after an expired-token answer).
@@ -187,7 +187,11 @@ impl CredentialsProvider {
     }
 
     async fn container(&self, uri: &str) -> Result<Keys, CredentialsError> {
-        let mut req = self.http.get(uri);
+        let http = self.http.get().map_err(|e| CredentialsError::Unreachable {
+            uri: uri.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut req = http.get(uri);
         let token = match (
             env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
             env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),

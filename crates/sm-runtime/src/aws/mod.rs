@@ -29,8 +29,8 @@ pub struct AwsSettings {
 
 /// The shared AWS context of the exporters.
 pub struct Aws {
-    /// HTTPS client (through the proxy of `settings.net`).
-    pub http: reqwest::Client,
+    /// HTTPS client (through the proxy of `settings.net`), built at the first call.
+    pub http: net::LazyClient,
     /// Credentials.
     pub credentials: CredentialsProvider,
     /// Settings.
@@ -43,12 +43,12 @@ pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 impl Aws {
     /// The context for these settings.
-    pub fn new(settings: AwsSettings) -> Result<Self, net::NetError> {
-        Ok(Self {
-            credentials: CredentialsProvider::new(&settings.net)?,
-            http: net::http_client(&settings.net, settings.timeout)?,
+    pub fn new(settings: AwsSettings) -> Self {
+        Self {
+            credentials: CredentialsProvider::new(&settings.net),
+            http: net::http_client(&settings.net, settings.timeout),
             settings,
-        })
+        }
     }
 
     /// The region, or why there is none.
@@ -88,7 +88,11 @@ impl Aws {
         })?;
         let (parts, body) = req.into_parts();
         let url = parts.uri.to_string();
-        let mut rb = self.http.request(parts.method, &url);
+        let http = self.http.get().map_err(|e| TransportError {
+            kind: TransportKind::Connect,
+            message: e.to_string(),
+        })?;
+        let mut rb = http.request(parts.method, &url);
         for (k, v) in &parts.headers {
             if k != http::header::HOST {
                 rb = rb.header(k, v);

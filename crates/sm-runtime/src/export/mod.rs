@@ -67,7 +67,7 @@ impl Manager {
         config: sm_export::Config,
         aws: crate::aws::AwsSettings,
     ) -> anyhow::Result<Self> {
-        let aws = Aws::new(aws)?;
+        let aws = Aws::new(aws);
         let config = sm_export::Config {
             region: aws.region().ok(),
             endpoints: aws.settings.endpoints.clone(),
