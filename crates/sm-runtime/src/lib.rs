@@ -38,6 +38,8 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 use auth::Authenticator;
 use config::{Args, AuthSource, Config};
@@ -50,12 +52,17 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let filter = config::log_filter(&args.log_level).unwrap_or("info");
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "warn,sm_runtime={filter},sm_store={filter},sm_export={filter},stream_manager={filter}"
-        )))
+    // `Targets`, not `EnvFilter`: no regular expressions to compile at start-up (W4).
+    let targets: Targets = format!(
+        "warn,sm_runtime={filter},sm_store={filter},sm_export={filter},stream_manager={filter}"
+    )
+    .parse()
+    .unwrap_or_default();
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(false)
+        .with_ansi(false);
+    tracing_subscriber::registry()
+        .with(log.with_filter(targets))
         .init();
     let config = match Config::from_args(args) {
         Ok(c) => c,
