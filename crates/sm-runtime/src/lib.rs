@@ -52,12 +52,11 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let filter = config::log_filter(&args.log_level).unwrap_or("info");
-    // `Targets`, not `EnvFilter`: no regular expressions to compile at start-up (W4).
-    let targets: Targets = format!(
+    // `Targets`, not `EnvFilter`: no regular expressions in the daemon (W4).
+    let t = format!(
         "warn,sm_runtime={filter},sm_store={filter},sm_export={filter},stream_manager={filter}"
-    )
-    .parse()
-    .unwrap_or_default();
+    );
+    let targets: Targets = t.parse().unwrap_or_default();
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
@@ -110,7 +109,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("token validation by the nucleus needs its IPC settings")
         }
     };
-    // The outbound clients are built at the first export: say now if their CA bundle is bad.
     net::check_ca_bundle(&config.aws.net)?;
     let store = tokio::task::block_in_place(|| store::open(&config.store_root))?;
     if let Some(path) = &config.streams_file {

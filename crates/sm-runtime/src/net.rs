@@ -61,9 +61,8 @@ fn builder(settings: &NetSettings, timeout: Duration) -> reqwest::ClientBuilder 
     b
 }
 
-/// Checks the CA bundle, if one is set, at start-up (the clients read it when they are built,
-/// at the first export): warns if it is unreadable or holds no PEM certificate (the clients
-/// ignore it then), fails if a certificate in it cannot be trusted (no client could be built).
+/// Checks the CA bundle at start-up (the clients read it at the first export): warns if it is
+/// unreadable or holds no PEM certificate (ignored), fails if a certificate cannot be trusted.
 pub fn check_ca_bundle(settings: &NetSettings) -> Result<(), NetError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let Some(path) = &settings.ca_bundle else {
@@ -91,9 +90,8 @@ pub fn check_ca_bundle(settings: &NetSettings) -> Result<(), NetError> {
     Ok(())
 }
 
-/// A client built at its first request: an idle daemon, or one whose exports have sent
-/// nothing yet, never runs the TLS, HTTP and trust-root set-up code, which would stay
-/// resident (BENCHMARKS.md, W4).
+/// A client built at its first request: an idle daemon never runs the TLS, HTTP and trust-root
+/// set-up code, which would stay resident (BENCHMARKS.md, W4).
 pub struct LazyClient {
     client: OnceLock<reqwest::Client>,
     build: Box<dyn Fn() -> Result<reqwest::Client, NetError> + Send + Sync>,
