@@ -110,7 +110,42 @@ pub fn build(profile: &str, triple: &str, packages: &[&str]) -> Result<PathBuf> 
     }
     run(&mut build)?;
     let dir_name = if profile == "dev" { "debug" } else { profile };
-    Ok(root().join("target").join(triple).join(dir_name))
+    let dir = root().join("target").join(triple).join(dir_name);
+    if triple.contains("-linux-gnu") && packages.contains(&"stream-manager") {
+        let daemon = dir.join("stream-manager");
+        if has_interpreter(&std::fs::read(&daemon)?)? {
+            bail!(
+                "{} is linked dynamically: +crt-static was not applied",
+                daemon.display()
+            );
+        }
+    }
+    Ok(dir)
+}
+
+/// Whether a 64-bit little-endian ELF file names a program interpreter (`PT_INTERP`, the
+/// dynamic loader): a statically linked binary, even a static PIE, has none.
+pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
+    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        bail!("not a 64-bit little-endian ELF file");
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let (Some(phoff), Some(size), Some(n)) = (phoff, phentsize, phnum) else {
+        bail!("truncated ELF header");
+    };
+    for i in 0..usize::from(n) {
+        let at = phoff as usize + i * usize::from(size);
+        let kind = elf.get(at..at + 4).context("truncated program header")?;
+        if kind == 3u32.to_le_bytes() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The Greengrass platform architecture of a target triple.
@@ -227,6 +262,26 @@ pub fn package(bin_dir: &Path, triple: &str, out: &Path) -> Result<Layout> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dynamic_binary_names_its_loader_and_garbage_is_refused() {
+        // The test binary itself is linked dynamically (no +crt-static outside dist).
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me).unwrap());
+        // The same header with every program header's type cleared: no loader named.
+        let mut cleared = me.clone();
+        let phoff = u64::from_le_bytes(me[0x20..0x28].try_into().unwrap()) as usize;
+        let (size, n) = (
+            u16::from_le_bytes([me[0x36], me[0x37]]) as usize,
+            u16::from_le_bytes([me[0x38], me[0x39]]) as usize,
+        );
+        for i in 0..n {
+            cleared[phoff + i * size..phoff + i * size + 4].copy_from_slice(&[0; 4]);
+        }
+        assert!(!has_interpreter(&cleared).unwrap());
+        assert!(has_interpreter(b"#!/bin/sh\n").is_err());
+        assert!(has_interpreter(&me[..0x30]).is_err());
+    }
 
     /// The layout from the release binaries (`cargo build --release -p stream-manager -p
     /// sm-cli`, as `cargo xtask ci` builds them): the recipe's digest is the artifact's, the
