@@ -92,8 +92,8 @@ pub fn dist(args: &[String]) -> Result<()> {
 /// that the flags below reach the binaries and not the build scripts or proc-macros); returns
 /// the folder of the binaries. On `*-linux-gnu*` the C library is linked statically
 /// (`+crt-static`): the binaries then run on any Linux of their architecture, and an idle
-/// daemon does not map the shared `libc`, `libm` and loader, whose pages the kernel counts in
-/// its resident set (1.9 MiB of an 8.7 MiB idle daemon; BENCHMARKS.md, W4). Name lookups still
+/// daemon does not map the shared `libc`, `libm`, `libgcc_s` and loader, whose pages the kernel
+/// counts in its resident set (2.4 MiB of an idle daemon's 8.2 MiB; BENCHMARKS.md, W4). Name lookups still
 /// read `/etc/nsswitch.conf`, `/etc/hosts` and `/etc/resolv.conf` (glibc's `files` and `dns`
 /// sources are built in); other NSS sources load only if the device's glibc matches the one
 /// linked.
@@ -103,7 +103,8 @@ pub fn build(profile: &str, triple: &str, packages: &[&str]) -> Result<PathBuf> 
     for p in packages {
         build.args(["-p", p]);
     }
-    if triple.contains("-linux-gnu") {
+    let static_libc = triple.contains("-linux-gnu");
+    if static_libc {
         let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         flags.push_str(" -C target-feature=+crt-static");
         build.env("RUSTFLAGS", flags.trim());
@@ -111,7 +112,7 @@ pub fn build(profile: &str, triple: &str, packages: &[&str]) -> Result<PathBuf> 
     run(&mut build)?;
     let dir_name = if profile == "dev" { "debug" } else { profile };
     let dir = root().join("target").join(triple).join(dir_name);
-    if triple.contains("-linux-gnu") && packages.contains(&"stream-manager") {
+    if static_libc && packages.contains(&"stream-manager") {
         let daemon = dir.join("stream-manager");
         if has_interpreter(&std::fs::read(&daemon)?)? {
             bail!(

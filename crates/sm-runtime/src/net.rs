@@ -9,10 +9,11 @@
 //! forwards `http://` ones, with `Proxy-Authorization`. reqwest's own reading of the proxy
 //! variables is off: the daemon's precedence and `NO_PROXY` rules are the only ones.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustls::pki_types::{pem::PemObject, CertificateDer};
 use sm_proxy::ProxyConfig;
 
 /// Network settings shared by every outbound client.
@@ -31,14 +32,9 @@ pub enum NetError {
     /// reqwest refused the configuration (e.g. no TLS backend).
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
-    /// A certificate of the CA bundle cannot be trusted (not X.509, or not a CA's).
-    #[error("the CA bundle {path} cannot be used: {reason}")]
-    CaBundle {
-        /// The bundle.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A certificate of the CA bundle (this file) cannot be trusted, and why.
+    #[error("the CA bundle {path} cannot be used: {1}", path = .0.display())]
+    CaBundle(PathBuf, String),
 }
 
 fn builder(settings: &NetSettings, timeout: Duration) -> reqwest::ClientBuilder {
@@ -52,40 +48,46 @@ fn builder(settings: &NetSettings, timeout: Duration) -> reqwest::ClientBuilder 
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .http1_title_case_headers()
         .no_proxy();
-    if let Some(path) = &settings.ca_bundle {
-        let pem = std::fs::read(path).unwrap_or_default();
-        for c in reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+    // The certificates `check_ca_bundle` accepted at start-up, read by the same function.
+    let certs = settings.ca_bundle.as_deref().map(ca_certs);
+    for der in certs.and_then(|r| r.ok()?.ok()).unwrap_or_default() {
+        if let Ok(c) = reqwest::Certificate::from_der(&der) {
             b = b.add_root_certificate(c);
         }
     }
     b
 }
 
+/// The CA bundle's certificates, each checked as the TLS library will trust it; the outer
+/// error if the file cannot be read.
+fn ca_certs(path: &Path) -> std::io::Result<Result<Vec<CertificateDer<'static>>, NetError>> {
+    let pem = std::fs::read(path)?;
+    let bad = |i: usize, why: String| {
+        NetError::CaBundle(path.into(), format!("certificate {}: {why}", i + 1))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let each = CertificateDer::pem_slice_iter(&pem)
+        .enumerate()
+        .map(|(i, der)| {
+            let der = der.map_err(|e| bad(i, format!("{e:?}")))?;
+            roots.add(der.clone()).map_err(|e| bad(i, e.to_string()))?;
+            Ok(der)
+        });
+    Ok(each.collect())
+}
+
 /// Checks the CA bundle at start-up (the clients read it at the first export): warns if it is
 /// unreadable or holds no PEM certificate (ignored), fails if a certificate cannot be trusted.
 pub fn check_ca_bundle(settings: &NetSettings) -> Result<(), NetError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
     let Some(path) = &settings.ca_bundle else {
         return Ok(());
     };
-    let pem = match std::fs::read(path) {
-        Ok(pem) => pem,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}");
-            return Ok(());
+    match ca_certs(path) {
+        Err(e) => tracing::warn!(path = %path.display(), "CA bundle unreadable, ignored: {e}"),
+        Ok(certs) if certs.as_ref().is_ok_and(Vec::is_empty) => {
+            tracing::warn!(path = %path.display(), "CA bundle holds no PEM certificate, ignored")
         }
-    };
-    let bad = |i: usize, reason: String| NetError::CaBundle {
-        path: path.clone(),
-        reason: format!("certificate {}: {reason}", i + 1),
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for (i, der) in CertificateDer::pem_slice_iter(&pem).enumerate() {
-        let der = der.map_err(|e| bad(i, format!("{e:?}")))?;
-        roots.add(der).map_err(|e| bad(i, e.to_string()))?;
-    }
-    if roots.is_empty() {
-        tracing::warn!(path = %path.display(), "CA bundle holds no PEM certificate, ignored");
+        Ok(certs) => _ = certs?,
     }
     Ok(())
 }
@@ -98,15 +100,9 @@ pub struct LazyClient {
 }
 
 impl LazyClient {
-    fn new(
-        settings: &NetSettings,
-        build: impl Fn(&NetSettings) -> Result<reqwest::Client, NetError> + Send + Sync + 'static,
-    ) -> Self {
-        let settings = settings.clone();
-        Self {
-            client: OnceLock::new(),
-            build: Box::new(move || build(&settings)),
-        }
+    fn new(build: impl Fn() -> Result<reqwest::Client, NetError> + Send + Sync + 'static) -> Self {
+        let (client, build) = (OnceLock::new(), Box::new(build));
+        Self { client, build }
     }
 
     /// The client, built now if this is the first request (two racing first requests may
@@ -123,7 +119,8 @@ impl LazyClient {
 /// The client of the exports (AWS and HTTP): the proxy configuration, the CA bundle, `timeout`
 /// per request (and at most 10 s to connect).
 pub fn http_client(settings: &NetSettings, timeout: Duration) -> LazyClient {
-    LazyClient::new(settings, move |s| build_http_client(s, timeout))
+    let s = settings.clone();
+    LazyClient::new(move || build_http_client(&s, timeout))
 }
 
 fn build_http_client(
@@ -152,9 +149,8 @@ fn build_http_client(
 /// asked rarely (a connection kept from the last refresh would be stale after the nucleus
 /// restarted).
 pub fn direct_client(settings: &NetSettings, timeout: Duration) -> LazyClient {
-    LazyClient::new(settings, move |s| {
-        Ok(builder(s, timeout).pool_max_idle_per_host(0).build()?)
-    })
+    let s = settings.clone();
+    LazyClient::new(move || Ok(builder(&s, timeout).pool_max_idle_per_host(0).build()?))
 }
 
 /// The error and its causes (reqwest's own `Display` stops at "error sending request").
