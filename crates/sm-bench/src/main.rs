@@ -34,6 +34,7 @@
 
 mod append;
 mod daemon;
+mod floor;
 mod fsync;
 mod latency;
 mod noop;
@@ -79,6 +80,10 @@ fn arg_or<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Resu
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("floor-server") {
+        // One thread: its own runtime.
+        return floor::run(&args);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -93,7 +98,7 @@ fn main() -> Result<()> {
         Some("restart") => rt.block_on(restart::run(&args)),
         Some("peer") => rt.block_on(peers::run(&args)),
         _ => bail!(
-            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | feed | restart | peer> [options]"
+            "usage: sm-bench <fsync | noop-server | pipeline | rss-idle | append | latency | feed | restart | peer | floor-server> [options]"
         ),
     }
 }

@@ -33,14 +33,36 @@ pub(crate) async fn accept(listener: TcpListener) -> Result<()> {
     loop {
         let (sock, _) = listener.accept().await?;
         tokio::spawn(async move {
-            if let Err(e) = serve(sock).await {
+            if let Err(e) = serve(sock, &Nothing).await {
                 eprintln!("noop-server: connection ended: {e}");
             }
         });
     }
 }
 
-async fn serve(mut sock: TcpStream) -> Result<()> {
+/// Where a server keeps the appends it answers: the no-op server keeps [`Nothing`].
+pub(crate) trait Keep {
+    /// Keeps one append's payload.
+    fn keep(&self, payload: &[u8]) -> Result<()>;
+    /// Returns once what was kept may be acknowledged.
+    async fn settle(&self) -> Result<()>;
+}
+
+/// The no-op server's: nothing is kept, everything is acknowledged at once.
+struct Nothing;
+
+impl Keep for Nothing {
+    fn keep(&self, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    async fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves one connection: decodes what has arrived, keeps its appends, and answers all of it
+/// with one write once `keep` has settled.
+pub(crate) async fn serve(mut sock: TcpStream, keep: &impl Keep) -> Result<()> {
     sock.set_nodelay(true)?;
     let mut codec = ServerCodec::new(PROTOCOL_MAX_FRAME);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -59,46 +81,13 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
                     return Ok(());
                 }
             };
-            match event {
-                Event::Connect(req) => {
-                    let (status, error_message, protocol_version) = match negotiate(&req) {
-                        Ok(v) => (ResponseStatusCode::Success, None, Some(v.to_owned())),
-                        Err((status, msg)) => (status, Some(msg), None),
-                    };
-                    let resp = ConnectResponse {
-                        request_id: req.request_id,
-                        status,
-                        error_message,
-                        protocol_version,
-                        supported_protocol_versions: SUPPORTED_PROTOCOL_VERSIONS
-                            .map(String::from)
-                            .to_vec(),
-                        server_version: Some("noop".into()),
-                        client_identifier: Some("noop".into()),
-                    };
-                    encode_connect_response(&resp, &mut out);
-                }
-                Event::Request(Request::AppendMessage(req)) => {
-                    encode_append_success(req.request_id.as_deref(), seq, &mut out);
-                    seq += 1;
-                }
-                Event::Request(req) => encode_status(
-                    req.op().response(),
-                    req.request_id(),
-                    ResponseStatusCode::Success,
-                    None,
-                    &mut out,
-                ),
-                Event::Reject(r) => encode_status(
-                    r.op,
-                    r.request_id.as_deref(),
-                    r.status,
-                    Some(&r.message),
-                    &mut out,
-                ),
+            if let Event::Request(Request::AppendMessage(req)) = &event {
+                keep.keep(req.payload.as_deref().unwrap_or_default())?;
             }
+            answer(event, &mut seq, &mut out);
         }
         if !out.is_empty() {
+            keep.settle().await?;
             sock.write_all(&out).await?;
             out.clear();
         }
@@ -106,6 +95,47 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
         if sock.read_buf(&mut buf).await? == 0 {
             return Ok(());
         }
+    }
+}
+
+/// Encodes the answer to one event: appends get `seq` (then the next number), every other
+/// request a bare success, a rejected frame its status and message.
+pub(crate) fn answer(event: Event, seq: &mut i64, out: &mut BytesMut) {
+    match event {
+        Event::Connect(req) => {
+            let (status, error_message, protocol_version) = match negotiate(&req) {
+                Ok(v) => (ResponseStatusCode::Success, None, Some(v.to_owned())),
+                Err((status, msg)) => (status, Some(msg), None),
+            };
+            let resp = ConnectResponse {
+                request_id: req.request_id,
+                status,
+                error_message,
+                protocol_version,
+                supported_protocol_versions: SUPPORTED_PROTOCOL_VERSIONS.map(String::from).to_vec(),
+                server_version: Some("noop".into()),
+                client_identifier: Some("noop".into()),
+            };
+            encode_connect_response(&resp, out);
+        }
+        Event::Request(Request::AppendMessage(req)) => {
+            encode_append_success(req.request_id.as_deref(), *seq, out);
+            *seq += 1;
+        }
+        Event::Request(req) => encode_status(
+            req.op().response(),
+            req.request_id(),
+            ResponseStatusCode::Success,
+            None,
+            out,
+        ),
+        Event::Reject(r) => encode_status(
+            r.op,
+            r.request_id.as_deref(),
+            r.status,
+            Some(&r.message),
+            out,
+        ),
     }
 }
 

@@ -12,7 +12,9 @@
 //! Workloads (see [`super::p7_report`] for the tables and goals): W1 one synchronous durable
 //! appender, W2 the same not durable, W3 pipelined 512 B on one connection with W4's RSS idle
 //! and under it, W6 32 concurrent durable appenders, W7 kill -9 during W2 and W6, W5 restart
-//! with a large store (last: its gigabytes of writes slow the disk down).
+//! with a large store (last: its gigabytes of writes slow the disk down). W1, W2 and W6 also
+//! run "the least server" (`sm-bench floor-server`): the same client against a server that
+//! only writes each append and fsyncs, which shows what this machine allows any server there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -197,14 +199,24 @@ fn run_peers(ctx: &mut Ctx) -> Result<()> {
         v.extend(servers.args());
         v
     };
+    // The least server (`sm-bench floor-server`) runs the synchronous appenders' workloads:
+    // what this machine and client allow any server there.
     let workloads = [
-        ("p7.w1", load(true, "1", "1", &[])),
-        ("p7.w2", load(false, "1", "1", &[])),
-        ("p7.w3", load(false, "1", "256", &["--settle", &settle])),
-        ("p7.w6", load(true, "32", "1", &[])),
+        ("p7.w1", load(true, "1", "1", &[]), true),
+        ("p7.w2", load(false, "1", "1", &[]), true),
+        (
+            "p7.w3",
+            load(false, "1", "256", &["--settle", &settle]),
+            false,
+        ),
+        ("p7.w6", load(true, "32", "1", &[]), true),
     ];
-    for (key, args) in &workloads {
-        alternate(ctx, &servers, key, args)?;
+    for (key, args, floor) in &workloads {
+        let mut names = servers.names();
+        if *floor {
+            names.push("floor");
+        }
+        alternate(ctx, &names, key, args)?;
     }
     sdk_rows(ctx)?;
     syscalls(ctx, &servers)?;
@@ -234,12 +246,11 @@ fn run_peers(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// One workload on every server, alternating over `p7_rounds` rounds; the median run (by
+/// One workload on each of `servers`, alternating over `p7_rounds` rounds; the median run (by
 /// msgs/s) of each server is kept.
-fn alternate(ctx: &mut Ctx, servers: &Servers, key: &str, args: &[String]) -> Result<()> {
+fn alternate(ctx: &mut Ctx, servers: &[&str], key: &str, args: &[String]) -> Result<()> {
     let per_server: Vec<(Vec<String>, String)> = servers
-        .names()
-        .into_iter()
+        .iter()
         .map(|s| {
             let mut a = args.to_vec();
             a.extend(["--server", s, "--key", key].map(str::to_owned));

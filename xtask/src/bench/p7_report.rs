@@ -39,6 +39,7 @@ pub(super) fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
             "≥ 1.5× the best peer",
             Check::RatioAtLeast(1.5),
         ),
+        floor_line(r, "p7.w1", "W1"),
         Goal::new(
             "P7",
             "W6 durable appends/s, 32 concurrent synchronous appenders",
@@ -47,6 +48,7 @@ pub(super) fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
             "≥ 1.5× the best peer",
             Check::RatioAtLeast(1.5),
         ),
+        floor_line(r, "p7.w6", "W6"),
         Goal::new(
             "P7",
             "W3 pipelined 512 B appends/s, 1 connection",
@@ -91,6 +93,21 @@ pub(super) fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
             Check::Informative,
         ),
     ]
+}
+
+/// An informative line under a durable rate's goal: this daemon against the least server
+/// (`sm-bench floor-server`), and what 1.5× the best peer would be.
+fn floor_line(r: &Results, key: &str, name: &str) -> Goal {
+    let asked = best_peer(r, key, "msgs", false, "")
+        .map_or("—".into(), |(best, _)| num(1.5 * best).to_string());
+    Goal::new(
+        "P7",
+        format!("{name} durable appends/s against the least server: the same client, a server that only writes each append and fsyncs"),
+        figure(r, &format!("{key}.sm.msgs"), "msg/s"),
+        figure(r, &format!("{key}.floor.msgs"), "msg/s (the least server)"),
+        format!("(informative: 1.5× the best peer is {asked}/s)"),
+        Check::Informative,
+    )
 }
 
 /// The most acknowledged messages a peer lost.
@@ -142,7 +159,7 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
             let _ = writeln!(s, "**{peer} was not run:** {note}\n");
         }
     }
-    s.push_str("| workload | this daemon | NATS JetStream 2 (file store) | Redis 7 Streams (AOF) | this daemon ÷ best peer |\n|---|---|---|---|---|\n");
+    s.push_str("| workload | this daemon | NATS JetStream 2 (file store) | Redis 7 Streams (AOF) | the least server (reference) | this daemon ÷ best peer |\n|---|---|---|---|---|---|\n");
     let loads = [
         ("p7.w1", "W1 fsync before each ack, 1 synchronous appender (flushOnWrite · sync_interval always · appendfsync always)"),
         ("p7.w2", "W2 the same without an fsync per ack (no flushOnWrite · default sync · everysec)"),
@@ -156,16 +173,17 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
         let cells: Vec<String> = servers.iter().map(|sv| load_cell(r, key, sv)).collect();
         let _ = writeln!(
             s,
-            "| {what} | {} | {} | {} | {} |",
+            "| {what} | {} | {} | {} | {} | {} |",
             cells[0],
             cells[1],
             cells[2],
+            load_cell(r, key, "floor"),
             load_ratio(r, key)
         );
         if key == "p7.w1" || key == "p7.w2" {
             let _ = writeln!(
                 s,
-                "| {} with the official Python SDK | {} | — | — | |",
+                "| {} with the official Python SDK | {} | — | — | — | |",
                 &key[3..].to_uppercase(),
                 load_cell(r, key, "sdk")
             );
@@ -186,7 +204,7 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
         .collect();
     let _ = writeln!(
         s,
-        "| W4 RSS idle with one empty stream · largest under W3 | {} | {} | {} | |",
+        "| W4 RSS idle with one empty stream · largest under W3 | {} | {} | {} | — | |",
         idle[0], idle[1], idle[2]
     );
     let restart: Vec<String> = servers
@@ -201,7 +219,7 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
         .collect();
     let _ = writeln!(
         s,
-        "| W5 {} MiB stored, kill -9, restart until the newest message is read | {} | {} | {} | |",
+        "| W5 {} MiB stored, kill -9, restart until the newest message is read | {} | {} | {} | — | |",
         plan.p7_w5_mib, restart[0], restart[1], restart[2]
     );
     load_row(s, w6.0, w6.1);
@@ -225,7 +243,7 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
             .collect();
         let _ = writeln!(
             s,
-            "| {what} | {} | {} | {} | |",
+            "| {what} | {} | {} | {} | — | |",
             cells[0], cells[1], cells[2]
         );
     }
@@ -326,7 +344,10 @@ mod tests {
         assert_eq!(cpu.ratio(), Some(0.75));
         assert_eq!(cpu.met(), Some(true), "60 ≤ 0.8 × 80");
         assert_eq!(g[1].met(), Some(true), "3000 ≥ 1.5 × 2000");
-        assert_eq!(g[2].met(), None, "W6 not measured");
+        let w6 = g
+            .iter()
+            .find(|g| g.figure.starts_with("W6 durable appends/s, 32"));
+        assert_eq!(w6.unwrap().met(), None, "W6 not measured");
         let lost = g.iter().find(|g| g.figure.contains("during W6")).unwrap();
         assert_eq!(lost.met(), Some(true));
         assert_eq!(lost.reference, Some((3.0, "lost (Redis)".into())));
@@ -367,13 +388,15 @@ mod tests {
         r.push("p7.w1.sm.cpu", "", 60.0, "", "");
         r.push("p7.w1.redis.msgs", "", 500.0, "", "");
         r.push("p7.w1.redis.cpu", "", 80.0, "", "");
+        r.push("p7.w1.floor.msgs", "", 1100.0, "", "");
+        r.push("p7.w1.floor.cpu", "", 50.0, "", "");
         let mut s = String::new();
         summary(&mut s, &r, &Plan::quick());
         assert!(s.contains("**nats was not run:** skipped: no wheel"), "{s}");
         assert!(!s.contains("redis was not run"), "{s}");
         assert!(
-            s.contains("| 1,000/s · 60.0 µs | — | 500/s · 80.0 µs | 2.00× msg/s · 0.75× CPU |"),
-            "{s}"
+            s.contains("| 1,000/s · 60.0 µs | — | 500/s · 80.0 µs | 1,100/s · 50.0 µs | 2.00× msg/s · 0.75× CPU |"),
+            "the least server is a column, not a peer: {s}"
         );
         let g = goals(&r, &Plan::quick());
         assert_eq!(
@@ -381,5 +404,11 @@ mod tests {
             Some((500.0, "msg/s (Redis)".into())),
             "the best peer that ran"
         );
+        assert_eq!(
+            g[2].reference,
+            Some((1100.0, "msg/s (the least server)".into()))
+        );
+        assert_eq!(g[2].goal, "(informative: 1.5× the best peer is 750/s)");
+        assert_eq!(g[2].met(), None);
     }
 }

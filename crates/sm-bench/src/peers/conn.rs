@@ -48,7 +48,7 @@ impl Conn {
     /// One attempt to connect (fails while the server is not accepting yet).
     pub async fn connect(kind: Kind, port: u16) -> Result<Self> {
         Ok(match kind {
-            Kind::Daemon => {
+            Kind::Daemon | Kind::Floor => {
                 let mut config = ClientConfig::new("127.0.0.1", port);
                 config.request_timeout = TIMEOUT;
                 Self::Sm(Client::connect(config).await?)

@@ -1,5 +1,6 @@
-//! The three servers of P7, started on a store folder of their own, on a free loopback port,
-//! killed (SIGKILL) when dropped: this daemon, NATS JetStream (file store) and Redis (AOF).
+//! The servers of P7, started on a store folder of their own, on a free loopback port,
+//! killed (SIGKILL) when dropped: this daemon, NATS JetStream (file store), Redis (AOF), and
+//! the reference of [`crate::floor`] (this benchmark's own executable).
 //! Each runs at one of two settings: durable (an fsync before each acknowledgement) or its
 //! default (acknowledged before the fsync).
 
@@ -16,6 +17,8 @@ pub enum Kind {
     Daemon,
     Nats,
     Redis,
+    /// The reference of [`crate::floor`]: the least a server over this protocol can do.
+    Floor,
 }
 
 impl Kind {
@@ -24,7 +27,8 @@ impl Kind {
             "sm" | "daemon" => Self::Daemon,
             "nats" => Self::Nats,
             "redis" => Self::Redis,
-            _ => bail!("--server must be sm, nats or redis, not {s}"),
+            "floor" => Self::Floor,
+            _ => bail!("--server must be sm, nats, redis or floor, not {s}"),
         })
     }
 
@@ -34,6 +38,7 @@ impl Kind {
             Self::Daemon => "sm",
             Self::Nats => "nats",
             Self::Redis => "redis",
+            Self::Floor => "floor",
         }
     }
 
@@ -46,6 +51,8 @@ impl Kind {
             (Self::Nats, false) => "NATS JetStream, file store, default sync (every 2 min)",
             (Self::Redis, true) => "Redis Streams, AOF appendfsync always",
             (Self::Redis, false) => "Redis Streams, AOF appendfsync everysec",
+            (Self::Floor, true) => "the least server, fdatasync before each ack",
+            (Self::Floor, false) => "the least server, no fsync",
         }
     }
 }
@@ -130,6 +137,14 @@ impl Server {
                     .arg(if durable { "always" } else { "everysec" })
                     .args(["--save", "", "--daemonize", "no", "--logfile", ""])
                     .args(["--loglevel", "warning"]);
+                c
+            }
+            Kind::Floor => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.args(["floor-server", "--port", &port.to_string(), "--durable"])
+                    .arg(durable.to_string())
+                    .arg("--dir")
+                    .arg(dir);
                 c
             }
         };
