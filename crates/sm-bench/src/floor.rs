@@ -1,5 +1,6 @@
-//! P7's reference server, "the least server": what this machine allows W1, W2 and W6 over the
-//! daemon's protocol with the same client, whatever the server's design. It speaks the real
+//! P7's reference server, "the least server": with one synchronous appender (W1, W2), about
+//! the most any server reaches over the daemon's protocol with the same client on this
+//! machine; with 32 (W6), the least work per message on one thread. It speaks the real
 //! protocol (`sm-wire`'s `ServerCodec`, like the no-op server) and does the least a durable
 //! server must: each append's payload written with one `pwrite` into a file preallocated with
 //! `fallocate` (as the daemon's segments are), and with `--durable true` one `fdatasync` per

@@ -14,7 +14,8 @@
 //! and under it, W6 32 concurrent durable appenders, W7 kill -9 during W2 and W6, W5 restart
 //! with a large store (last: its gigabytes of writes slow the disk down). W1, W2 and W6 also
 //! run "the least server" (`sm-bench floor-server`): the same client against a server that
-//! only writes each append and fsyncs, which shows what this machine allows any server there.
+//! only writes each append and fsyncs on one thread: with one appender about the most any
+//! server reaches with this client on this machine, with 32 the least work per message.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -199,8 +200,7 @@ fn run_peers(ctx: &mut Ctx) -> Result<()> {
         v.extend(servers.args());
         v
     };
-    // The least server (`sm-bench floor-server`) runs the synchronous appenders' workloads:
-    // what this machine and client allow any server there.
+    // The least server (`sm-bench floor-server`) runs the synchronous appenders' workloads.
     let workloads = [
         ("p7.w1", load(true, "1", "1", &[]), true),
         ("p7.w2", load(false, "1", "1", &[]), true),
@@ -218,6 +218,14 @@ fn run_peers(ctx: &mut Ctx) -> Result<()> {
         }
         alternate(ctx, &names, key, args)?;
     }
+    // W6 without an fsync per ack, this daemon and the least server: what each keeps of its
+    // rate when it fsyncs (P3b's question, at 512 B).
+    alternate(
+        ctx,
+        &["sm", "floor"],
+        "p7.w6n",
+        &load(false, "32", "1", &[]),
+    )?;
     sdk_rows(ctx)?;
     syscalls(ctx, &servers)?;
     loss(ctx, &servers)?;

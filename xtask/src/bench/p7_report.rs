@@ -49,6 +49,8 @@ pub(super) fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
             Check::RatioAtLeast(1.5),
         ),
         floor_line(r, "p7.w6", "W6"),
+        kept_line(r, "sm", "this daemon"),
+        kept_line(r, "floor", "the least server"),
         Goal::new(
             "P7",
             "W3 pipelined 512 B appends/s, 1 connection",
@@ -106,6 +108,19 @@ fn floor_line(r: &Results, key: &str, name: &str) -> Goal {
         figure(r, &format!("{key}.sm.msgs"), "msg/s"),
         figure(r, &format!("{key}.floor.msgs"), "msg/s (the least server)"),
         format!("(informative: 1.5× the best peer is {asked}/s)"),
+        Check::Informative,
+    )
+}
+
+/// An informative line: what `server` keeps of its W6 rate without an fsync per ack when it
+/// fsyncs before each ack (P3b's question at 512 B).
+fn kept_line(r: &Results, server: &str, name: &str) -> Goal {
+    Goal::new(
+        "P7",
+        format!("W6 durable appends/s of {name} against its own without an fsync per ack"),
+        figure(r, &format!("p7.w6.{server}.msgs"), "msg/s"),
+        figure(r, &format!("p7.w6n.{server}.msgs"), "msg/s (no fsync)"),
+        "(informative: P3b asks ≥ 90% of this daemon)",
         Check::Informative,
     )
 }
@@ -223,6 +238,11 @@ pub(super) fn summary(s: &mut String, r: &Results, plan: &Plan) {
         plan.p7_w5_mib, restart[0], restart[1], restart[2]
     );
     load_row(s, w6.0, w6.1);
+    load_row(
+        s,
+        "p7.w6n",
+        "W6 without an fsync per ack (settings of W2; this daemon and the least server only)",
+    );
     for (load, what) in [
         (
             "w2",
@@ -410,5 +430,13 @@ mod tests {
         );
         assert_eq!(g[2].goal, "(informative: 1.5× the best peer is 750/s)");
         assert_eq!(g[2].met(), None);
+        r.push("p7.w6.sm.msgs", "", 400.0, "", "");
+        r.push("p7.w6n.sm.msgs", "", 800.0, "", "");
+        let g = goals(&r, &Plan::quick());
+        let kept = g
+            .iter()
+            .find(|g| g.figure.starts_with("W6 durable appends/s of this daemon"))
+            .unwrap();
+        assert_eq!(kept.ratio(), Some(0.5), "durable against no fsync");
     }
 }
