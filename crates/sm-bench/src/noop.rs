@@ -100,7 +100,7 @@ pub(crate) async fn serve(mut sock: TcpStream, keep: &impl Keep) -> Result<()> {
 
 /// Encodes the answer to one event: appends get `seq` (then the next number), every other
 /// request a bare success, a rejected frame its status and message.
-pub(crate) fn answer(event: Event, seq: &mut i64, out: &mut BytesMut) {
+fn answer(event: Event, seq: &mut i64, out: &mut BytesMut) {
     match event {
         Event::Connect(req) => {
             let (status, error_message, protocol_version) = match negotiate(&req) {

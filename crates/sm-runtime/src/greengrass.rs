@@ -10,15 +10,17 @@
 //! nucleus did not acknowledge is folded into the next). It validates client tokens for the
 //! server ([`Nucleus::validate`], positive answers cached for a minute).
 //!
-//! IPC trouble never stops the data path: the socket is reconnected with backoff (100 ms
-//! doubling to 30 s), and while it is down token validations are refused at once with a clear
-//! reason (a client is never let in unchecked).
+//! IPC trouble never stops the data path: the socket is reconnected with `sm-export`'s
+//! [`Backoff`] (100 ms doubling to 30 s, jittered; reset by an accepted session), and while it
+//! is down token validations are refused at once with a clear reason (never let in unchecked).
 
-use std::collections::HashMap;
+use std::collections::{hash_map::RandomState, HashMap};
+use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sm_export::Backoff;
 use sm_ggipc::component::{is_zero, metrics, telemetry_delta, ValidationCache};
 use sm_ggipc::{
     Client, ErrorKind, Event, LifecycleState, OperationError, Request, Response, StreamId,
@@ -42,10 +44,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most validations queued for the IPC task.
 const QUEUE_MAX: usize = 256;
-/// First reconnection delay; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnection delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// First reconnection delay (ms); doubles up to [`BACKOFF_MAX_MS`].
+const BACKOFF_MIN_MS: u64 = 100;
+/// Longest reconnection delay (ms).
+const BACKOFF_MAX_MS: u64 = 30_000;
 
 /// The nucleus's IPC settings.
 #[derive(Debug, Clone)]
@@ -184,20 +186,21 @@ async fn run(
         telemetry,
         announced: false,
     };
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     loop {
         let (reason, was_connected) = session(&mut st, &mut validate_rx, &mut port_rx).await;
         let Some(reason) = reason else { return };
         if was_connected {
-            backoff = BACKOFF_MIN;
+            backoff.reset();
         }
+        let delay = Duration::from_millis(backoff.next_delay_ms(RandomState::new().hash_one(0)));
         warn!(
             socket = %st.settings.socket.display(),
-            retry_in_ms = backoff.as_millis() as u64,
+            retry_in_ms = delay.as_millis() as u64,
             "Greengrass nucleus IPC unavailable: {reason}; reconnecting (clients cannot be authenticated meanwhile)"
         );
         // Refuse validations at once while waiting, rather than keep clients hanging.
-        let until = clock::instant() + backoff;
+        let until = clock::instant() + delay;
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
@@ -211,7 +214,6 @@ async fn run(
                 },
             }
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
