@@ -149,8 +149,8 @@ mod tests {
     use super::*;
     use sm_client::{Client, ClientConfig};
 
-    /// The least server answers the Rust client after writing each payload into its file,
-    /// and a durable one only after an fsync covered it.
+    /// The least server answers the Rust client, each payload written into its file in
+    /// order (the next test: a durable one answers only after an fsync covered it).
     #[test]
     fn writes_each_append_and_answers_after_the_fsync() {
         let dir = std::env::temp_dir().join(format!("sm-bench-floor-{}", std::process::id()));

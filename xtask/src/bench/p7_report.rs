@@ -100,8 +100,8 @@ pub(super) fn goals(r: &Results, plan: &Plan) -> Vec<Goal> {
 /// An informative line under a durable rate's goal: this daemon against the least server
 /// (`sm-bench floor-server`), and what 1.5× the best peer would be.
 fn floor_line(r: &Results, key: &str, name: &str) -> Goal {
-    let asked = best_peer(r, key, "msgs", false, "")
-        .map_or("—".into(), |(best, _)| num(1.5 * best).to_string());
+    let asked =
+        best_peer(r, key, "msgs", false, "").map_or("—".into(), |(best, _)| num(1.5 * best));
     Goal::new(
         "P7",
         format!("{name} durable appends/s against the least server: the same client, a server that only writes each append and fsyncs"),

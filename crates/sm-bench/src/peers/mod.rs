@@ -93,6 +93,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let store = o.store();
     let _ = std::fs::remove_dir_all(&store);
     let result = match arg(args, "--workload").as_deref() {
+        Some("restart" | "loss") if o.kind == Kind::Floor => Err(anyhow::anyhow!(
+            "the least server keeps nothing across a restart: it runs --workload load only"
+        )),
         Some("load") => workload::load(&o).await,
         Some("restart") => workload::restart(&o).await,
         Some("loss") => workload::loss(&o).await,
