@@ -42,6 +42,18 @@ struct Log {
 }
 
 impl Log {
+    fn new(file: File, durable: bool) -> Rc<Self> {
+        Rc::new(Self {
+            file,
+            end: Cell::new(0),
+            allocated: Cell::new(0),
+            written: Cell::new(0),
+            wanted: Notify::new(),
+            synced: watch::Sender::new(0),
+            durable,
+        })
+    }
+
     /// Writes one payload.
     fn write(&self, payload: &[u8]) -> Result<()> {
         let at = self.end.get();
@@ -110,15 +122,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .read(true)
         .write(true)
         .open(dir.join("floor.log"))?;
-    let log = Rc::new(Log {
-        file,
-        end: Cell::new(0),
-        allocated: Cell::new(0),
-        written: Cell::new(0),
-        wanted: Notify::new(),
-        synced: watch::Sender::new(0),
-        durable,
-    });
+    let log = Log::new(file, durable);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -198,15 +202,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sm-bench-floor-s-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = File::create(dir.join("floor.log")).unwrap();
-        let log = Rc::new(Log {
-            file,
-            end: Cell::new(0),
-            allocated: Cell::new(0),
-            written: Cell::new(0),
-            wanted: Notify::new(),
-            synced: watch::Sender::new(0),
-            durable: true,
-        });
+        let log = Log::new(file, true);
         tokio::task::LocalSet::new().block_on(&rt, async {
             log.keep(b"x").unwrap();
             // No fsync task yet: the append waits.
