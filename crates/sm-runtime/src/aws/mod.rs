@@ -29,8 +29,8 @@ pub struct AwsSettings {
 
 /// The shared AWS context of the exporters.
 pub struct Aws {
-    /// HTTPS client (through the proxy of `settings.net`), built at the first call.
-    pub http: net::LazyClient,
+    /// HTTPS client (through the proxy of `settings.net`), built at the first [`Self::client`].
+    http: net::LazyClient,
     /// Credentials.
     pub credentials: CredentialsProvider,
     /// Settings.
@@ -49,6 +49,14 @@ impl Aws {
             http: net::http_client(&settings.net, settings.timeout),
             settings,
         }
+    }
+
+    /// The exports' HTTP client (built at the first call); one that cannot be built: `Connect`.
+    pub fn client(&self) -> Result<&reqwest::Client, TransportError> {
+        self.http.get().map_err(|e| TransportError {
+            kind: TransportKind::Connect,
+            message: e.to_string(),
+        })
     }
 
     /// The region, or why there is none.
@@ -88,11 +96,7 @@ impl Aws {
         })?;
         let (parts, body) = req.into_parts();
         let url = parts.uri.to_string();
-        let http = self.http.get().map_err(|e| TransportError {
-            kind: TransportKind::Connect,
-            message: e.to_string(),
-        })?;
-        let mut rb = http.request(parts.method, &url);
+        let mut rb = self.client()?.request(parts.method, &url);
         for (k, v) in &parts.headers {
             if k != http::header::HOST {
                 rb = rb.header(k, v);

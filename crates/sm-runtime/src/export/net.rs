@@ -25,10 +25,7 @@ pub(super) async fn send(aws: &Aws, call: Call) -> Result<Answer, TransportError
             *req.timeout_mut() = Some(timeout);
             let url = req.url().to_string();
             let net = &aws.settings.net;
-            let http = aws.http.get().map_err(|e| TransportError {
-                kind: TransportKind::Connect,
-                message: e.to_string(),
-            })?;
+            let http = aws.client()?;
             let resp = http.execute(req).await.map_err(|e| transport(&e, net))?;
             let status = resp.status().as_u16();
             if let Some(message) = crate::net::proxy_status_text(net, &url, status) {
