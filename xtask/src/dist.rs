@@ -140,8 +140,12 @@ pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
         bail!("truncated ELF header");
     };
     for i in 0..usize::from(n) {
-        let at = phoff as usize + i * usize::from(size);
-        let kind = elf.get(at..at + 4).context("truncated program header")?;
+        let at = usize::try_from(phoff)
+            .ok()
+            .and_then(|p| p.checked_add(i * usize::from(size)));
+        let kind = at
+            .and_then(|at| elf.get(at..at.checked_add(4)?))
+            .context("truncated program header")?;
         if kind == 3u32.to_le_bytes() {
             return Ok(true);
         }
@@ -280,6 +284,9 @@ mod tests {
             cleared[phoff + i * size..phoff + i * size + 4].copy_from_slice(&[0; 4]);
         }
         assert!(!has_interpreter(&cleared).unwrap());
+        // Program headers said to lie past the end of memory: refused, not a panic.
+        cleared[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(has_interpreter(&cleared).is_err());
         assert!(has_interpreter(b"#!/bin/sh\n").is_err());
         assert!(has_interpreter(&me[..0x30]).is_err());
     }
