@@ -308,7 +308,6 @@ def test_fips_hosts_are_asked_for(daemon_factory, tmp_path, refusing_proxy, how)
                "the override asked for", refusing_proxy.summary)
 
 
-
 def test_a_bad_ca_bundle_is_reported_at_start_up(daemon_factory, tmp_path):
     """The outbound clients are built at the first export (an idle daemon keeps TLS out of
     memory), but the CA bundle is checked when the daemon starts, before its port file: one
